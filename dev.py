@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment in .venv and open JupyterLab or run every test.
+
+    python3 dev.py lab     # install what the notebooks need, open JupyterLab on notebooks/
+    python3 dev.py test    # install what the tests need, run lint and every test
+
+Only Python 3.10+ is needed. torch is installed as the CPU build (a few hundred MB rather than a
+multi-GB CUDA build): from a local wheel directory when pip is configured with one, otherwise
+from PyTorch's CPU index. Set LSTM_STATES_TORCH_INDEX to use another index (e.g. a CUDA one).
+"""
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+TORCH = "torch==2.13.0"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(*cmd, check=True) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run([str(c) for c in cmd], check=check, cwd=ROOT).returncode
+
+
+def setup(requirements: str) -> Path:
+    if sys.version_info < (3, 10):
+        sys.exit("lstm-states needs Python 3.10 or newer")
+    if not venv_python().exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    py = venv_python()
+    probe = subprocess.run([str(py), "-c", f"import torch, sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH[7:]}')"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        index = os.environ.get("LSTM_STATES_TORCH_INDEX")
+        # a local wheel (pip's find-links) first: no network, no CUDA build
+        if index or run(py, "-m", "pip", "install", "--no-index", TORCH, check=False) != 0:
+            run(py, "-m", "pip", "install", TORCH, "--index-url", index or CPU_INDEX)
+    run(py, "-m", "pip", "install", "-r", requirements, "-e", ".")
+    return py
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else ""
+    if what == "lab":
+        py = setup("requirements.txt")
+        os.execv(str(py), [str(py), "-m", "jupyterlab", "notebooks/", *sys.argv[2:]])
+    elif what == "test":
+        py = setup("requirements-test.txt")
+        run(py, "-m", "ruff", "check", ".")
+        sys.exit(run(py, "-m", "pytest", *sys.argv[2:], check=False))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""Every layer's h, c and gates at every time step, exactly as ``torch.nn.LSTM`` computes them.
+
+Shape legend used in the comments of this module:
+    L layers, D directions (1 or 2), T time steps, B batch, I input features,
+    H hidden size (``hidden_size``), P projection size (``proj_size``),
+    H_out = P if proj_size > 0 else H.
+
+How it works. ``nn.LSTM`` hands back the top layer's h at every step (``output``) and every
+layer's state at the last step (``h_n``, ``c_n``). To get the rest we run PyTorch's own fused
+LSTM kernel one layer (and one direction) at a time, with the module's own parameters: its
+output is that layer's h_t for every t. Since h_{t-1} is then known for every t, all four gates
+come out of one batched matrix product, and c_t out of the elementwise recurrence
+c_t = f_t * c_{t-1} + i_t * g_t. Nothing is copied out of the module: gradients reach its
+parameters, and the module is never changed.
+
+Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
+(4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
+2-layer, H=256 LSTM over T=1000 steps with B=64 in float32 keeps about 0.8 GB.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Iterator, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes"]
+
+GATE_NAMES = ("i", "f", "g", "o")  # PyTorch's gate order
+
+
+@dataclass
+class LSTMStates:
+    """Every state of one LSTM call.
+
+    It unpacks like ``nn.LSTM``'s own result, so ``output, (h_n, c_n) = capture(lstm, x)``
+    works, and ``states[0]`` is ``output``.
+    """
+
+    output: Union[Tensor, PackedSequence]
+    """Exactly what ``nn.LSTM`` returns first: (T, B, D*H_out), (B, T, D*H_out) if batch_first,
+    (T, D*H_out) for unbatched input, or a PackedSequence for packed input."""
+    h_n: Tensor
+    """(L*D, B, H_out), or (L*D, H_out) unbatched: each layer's and direction's final h."""
+    c_n: Tensor
+    """(L*D, B, H), or (L*D, H) unbatched: each layer's and direction's final c."""
+    h: Tensor
+    """(L, D, T, B, H_out), always time-major: h_t of every layer. For the reverse direction
+    index t is input position t (as in ``output[t, :, H_out:]``)."""
+    c: Tensor
+    """(L, D, T, B, H): the cell state c_t of every layer."""
+    gates: Tensor
+    """(L, D, 4, T, B, H): the gates after their activations, in PyTorch's order i, f, g, o."""
+    lengths: Optional[Tensor] = None
+    """(B,) int64 on the CPU for packed input, in the caller's batch order (as
+    ``pad_packed_sequence`` returns it); None otherwise. h, c and gates are zero past each
+    sequence's end."""
+    batch_first: bool = False
+    """How ``output`` is laid out (h, c and gates are time-major regardless)."""
+
+    # --- tuple protocol, so that an LSTMStates can stand in for nn.LSTM's result ---
+    def _as_tuple(self) -> Tuple[Union[Tensor, PackedSequence], Tuple[Tensor, Tensor]]:
+        return self.output, (self.h_n, self.c_n)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._as_tuple())
+
+    def __getitem__(self, index):
+        return self._as_tuple()[index]
+
+    def __len__(self) -> int:
+        return 2
+
+    @property
+    def num_layers(self) -> int:
+        return self.h.shape[0]
+
+    @property
+    def num_directions(self) -> int:
+        return self.h.shape[1]
+
+    def gate(self, name: str) -> Tensor:
+        """One gate by name ('i', 'f', 'g' or 'o'): (L, D, T, B, H)."""
+        if name not in GATE_NAMES:
+            raise ValueError(f"gate name must be one of {GATE_NAMES}, got {name!r}")
+        return self.gates[:, :, GATE_NAMES.index(name)]
+
+
+def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, hidden_size: int,
+                 proj_size: int = 0, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes that h, c and gates of one capture take: L*D*T*B*(H_out + 5*H)*itemsize."""
+    h_out = proj_size if proj_size > 0 else hidden_size
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return num_layers * num_directions * steps * batch * (h_out + 5 * hidden_size) * itemsize
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks: every problem is reported before any computation, with what to do instead
+
+
+def _check_module(lstm) -> None:
+    if not isinstance(lstm, nn.LSTM):
+        hint = ""
+        if isinstance(lstm, nn.LSTMCell):
+            hint = (" An nn.LSTMCell computes one step you call yourself: its h and c are already"
+                    " every state you get.")
+        elif isinstance(lstm, nn.RNNBase):
+            hint = f" {type(lstm).__name__} has no cell state or LSTM gates."
+        raise TypeError(f"capture() needs a torch.nn.LSTM, got {type(lstm).__name__}.{hint}"
+                        " Pass an nn.LSTM (or an lstm_states.LayerwiseLSTM).")
+
+
+def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
+    """Returns the tensor that carries the data and whether the input is unbatched."""
+    if isinstance(input, PackedSequence):
+        data = input.data
+        if data.dim() != 2:
+            raise ValueError(f"a PackedSequence's data must be 2-D (sum of lengths, input_size),"
+                             f" got shape {tuple(data.shape)}")
+        unbatched = False
+    elif isinstance(input, Tensor):
+        data = input
+        if data.dim() not in (2, 3):
+            layout = "(B, T, input_size)" if lstm.batch_first else "(T, B, input_size)"
+            raise ValueError(f"input must be 3-D {layout} or 2-D (T, input_size) for one unbatched"
+                             f" sequence, got {data.dim()}-D input of shape {tuple(data.shape)}")
+        unbatched = data.dim() == 2
+        t_dim = 0 if unbatched or not lstm.batch_first else 1
+        if data.shape[t_dim] == 0:
+            raise ValueError("input has no time steps (T = 0); give at least one step")
+    else:
+        raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+    if data.shape[-1] != lstm.input_size:
+        raise ValueError(f"input has {data.shape[-1]} features in its last dimension but the LSTM"
+                         f" was built with input_size={lstm.input_size}")
+    weight = lstm.weight_ih_l0
+    if data.dtype != weight.dtype:
+        raise TypeError(f"input dtype {data.dtype} differs from the LSTM's parameters"
+                        f" ({weight.dtype}); convert one of them, e.g. input.to({weight.dtype})")
+    if data.device != weight.device:
+        raise ValueError(f"input is on {data.device} but the LSTM's parameters are on"
+                         f" {weight.device}; move one of them, e.g. input.to('{weight.device}')")
+    return data, unbatched
+
+
+def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor) -> None:
+    if hx is None:
+        return
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
+        raise TypeError("hx must be a pair of tensors (h_0, c_0), as for nn.LSTM, got"
+                        f" {type(hx).__name__}")
+    h_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
+    rows = lstm.num_layers * (2 if lstm.bidirectional else 1)
+    for name, t, size in (("h_0", hx[0], h_out), ("c_0", hx[1], lstm.hidden_size)):
+        want = (rows, size) if unbatched else (rows, batch, size)
+        if tuple(t.shape) != want:
+            raise ValueError(f"{name} must have shape {want} (num_layers * num_directions,"
+                             f"{'' if unbatched else ' batch,'} {'proj_size' if name == 'h_0' and lstm.proj_size else 'hidden_size'}),"
+                             f" got {tuple(t.shape)}")
+        if t.dtype != data.dtype:
+            raise TypeError(f"{name} dtype {t.dtype} differs from the input's ({data.dtype})")
+        if t.device != data.device:
+            raise ValueError(f"{name} is on {t.device} but the input is on {data.device}")
+
+
+# ----------------------------------------------------------------------------------------------
+# the computation
+
+
+def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
+    """The module's own parameters of one layer and direction, in the fused kernel's order."""
+    sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+    names = ["weight_ih", "weight_hh"]
+    if lstm.bias:
+        names += ["bias_ih", "bias_hh"]
+    if lstm.proj_size > 0:
+        names += ["weight_hr"]
+    return [getattr(lstm, n + sfx) for n in names]
+
+
+def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
+    """Reverses each sequence within its own length; padding stays at the end. (T, B, *)."""
+    if lengths is None:
+        return x.flip(0)
+    T = x.shape[0]
+    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
+    lens = lengths.to(x.device)[None, :]  # (1, B)
+    idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
+    idx = idx.view(T, x.shape[1], *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
+    return x.gather(0, idx.expand_as(x))
+
+
+def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params) -> Tuple[Tensor, Tensor, Tensor]:
+    """One layer, one direction, in processing order (step 0 first).
+
+    x: (T, B, I_l); h0: (B, H_out); c0: (B, H). Returns h (T, B, H_out), c (T, B, H),
+    gates (4, T, B, H).
+    """
+    T = x.shape[0]
+    # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
+    h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, len(params) >= 4, 1, 0.0, False, False,
+                         False)  # (T, B, H_out)
+    w_ih, w_hh = params[0], params[1]
+    b_ih, b_hh = (params[2], params[3]) if len(params) >= 4 else (None, None)
+    h_prev = torch.cat([h0[None], h[:-1]])  # (T, B, H_out): h_{t-1}, with h_{-1} = h0
+    # [i, f, g, o] pre-activations = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
+    pre = F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)  # (T, B, 4H)
+    pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=-1)  # 4 x (T, B, H)
+    # i, f, o = σ(·); g = tanh(·)
+    gates = torch.stack([pre_i.sigmoid(), pre_f.sigmoid(), pre_g.tanh(), pre_o.sigmoid()])
+    i, f, g = gates[0], gates[1], gates[2]
+    ig = i * g  # (T, B, H)
+    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, a loop over t of one fused elementwise op
+    if torch.is_grad_enabled() and (ig.requires_grad or c0.requires_grad):
+        cs, c_t = [], c0
+        for t in range(T):
+            c_t = torch.addcmul(ig[t], f[t], c_t)
+            cs.append(c_t)
+        c = torch.stack(cs)  # (T, B, H)
+    else:
+        c = torch.empty_like(ig)
+        c_t = c0
+        for t in range(T):
+            c_t = torch.addcmul(ig[t], f[t], c_t, out=c[t])
+    return h, c, gates
+
+
+def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
+            hx: Optional[Tuple[Tensor, Tensor]] = None) -> LSTMStates:
+    """Runs ``lstm`` on ``input`` and returns every layer's h, c and gates at every step.
+
+    Args:
+        lstm: any ``torch.nn.LSTM`` (trained or not, any configuration); never changed. Its own
+            parameters are used, so gradients reach them.
+        input: what you would pass to ``lstm``: (T, B, I), (B, T, I) if batch_first, (T, I)
+            unbatched, or a PackedSequence.
+        hx: optional (h_0, c_0), shaped as ``nn.LSTM`` expects: (L*D, B, H_out), (L*D, B, H).
+
+    Returns:
+        LSTMStates with ``output``, ``h_n``, ``c_n`` as ``lstm(input, hx)`` returns them (equal
+        within float tolerance) and ``h`` (L, D, T, B, H_out), ``c`` (L, D, T, B, H), ``gates``
+        (L, D, 4, T, B, H).
+
+    Dropout: in eval mode (or with dropout=0) the result is exact. In training mode with
+    ``dropout > 0``, nn.LSTM's random masks cannot be reproduced; capture draws its own
+    (``F.dropout`` with the same p on each layer's input but the first, as nn.LSTM does) and
+    every returned tensor, ``output`` included, is consistent with those masks.
+    """
+    _check_module(lstm)
+    data, unbatched = _check_input(lstm, input)
+
+    # 1. everything time-major and batched: x (T, B, I)
+    lengths = None
+    if isinstance(input, PackedSequence):
+        x, lengths = pad_packed_sequence(input)  # caller's batch order, zero past the ends
+    elif unbatched:
+        x = input[:, None]  # (T, 1, I)
+    else:
+        x = input.transpose(0, 1) if lstm.batch_first else input
+    T, B = x.shape[0], x.shape[1]
+    if lengths is not None and bool((lengths == T).all()):
+        lengths_for_flip = None  # every sequence full length: a plain flip reverses them
+    else:
+        lengths_for_flip = lengths
+    _check_hx(lstm, hx, B, unbatched, data)
+
+    L, D, H = lstm.num_layers, 2 if lstm.bidirectional else 1, lstm.hidden_size
+    H_out = lstm.proj_size if lstm.proj_size > 0 else H
+    if hx is None:
+        h0 = x.new_zeros(L * D, B, H_out)
+        c0 = x.new_zeros(L * D, B, H)
+    else:
+        h0, c0 = (hx[0][:, None], hx[1][:, None]) if unbatched else hx  # (L*D, B, *)
+    mask = None
+    if lengths is not None:
+        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(x.device)  # (T, B)
+        mask = mask[..., None].to(x.dtype)  # (T, B, 1)
+
+    hs, cs, gs = [], [], []
+    layer_in = x  # (T, B, I_l)
+    with warnings.catch_warnings():
+        # on CUDA, per-layer calls use the module's weights in place, not its flat cuDNN buffer
+        warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
+        for layer in range(L):
+            if layer > 0 and lstm.dropout > 0 and lstm.training:
+                layer_in = F.dropout(layer_in, lstm.dropout, training=True)
+            h_dirs, c_dirs, g_dirs = [], [], []
+            for d in range(D):
+                k = layer * D + d
+                params = _layer_params(lstm, layer, d)
+                seq = layer_in if d == 0 else _reverse_within_lengths(layer_in, lengths_for_flip)
+                h, c, g = _one_direction(seq, h0[k], c0[k], params)
+                if d == 1:  # back to input positions: index t is input position t
+                    h = _reverse_within_lengths(h, lengths_for_flip)
+                    c = _reverse_within_lengths(c, lengths_for_flip)
+                    g = _reverse_within_lengths(g.permute(1, 2, 0, 3), lengths_for_flip)
+                    g = g.permute(2, 0, 1, 3)  # (T, B, 4, H) -> (4, T, B, H)
+                if mask is not None:  # zero past each sequence's end
+                    h, c, g = h * mask, c * mask, g * mask
+                h_dirs.append(h)
+                c_dirs.append(c)
+                g_dirs.append(g)
+            hs.append(torch.stack(h_dirs))  # (D, T, B, H_out)
+            cs.append(torch.stack(c_dirs))  # (D, T, B, H)
+            gs.append(torch.stack(g_dirs))  # (D, 4, T, B, H)
+            layer_in = torch.cat(h_dirs, dim=-1)  # (T, B, D*H_out)
+    h_all = torch.stack(hs)  # (L, D, T, B, H_out)
+    c_all = torch.stack(cs)  # (L, D, T, B, H)
+    g_all = torch.stack(gs)  # (L, D, 4, T, B, H)
+
+    # 2. the final state of each direction: the last valid step forward, step 0 in reverse
+    if lengths is None:
+        last = torch.full((B,), T - 1, dtype=torch.long, device=x.device)
+    else:
+        last = (lengths - 1).to(x.device)  # (B,)
+    batch_idx = torch.arange(B, device=x.device)
+    finals_h, finals_c = [], []
+    for d in range(D):
+        pos = last if d == 0 else torch.zeros_like(last)
+        finals_h.append(h_all[:, d, pos, batch_idx])  # (L, B, H_out)
+        finals_c.append(c_all[:, d, pos, batch_idx])  # (L, B, H)
+    h_n = torch.stack(finals_h, dim=1).reshape(L * D, B, H_out)  # layer-major, as nn.LSTM
+    c_n = torch.stack(finals_c, dim=1).reshape(L * D, B, H)
+
+    # 3. output in the caller's layout
+    top = layer_in  # (T, B, D*H_out)
+    if lengths is not None:
+        output = _repack_like(top, lengths, input)
+    elif unbatched:
+        output, h_n, c_n = top[:, 0], h_n[:, 0], c_n[:, 0]
+    else:
+        output = top.transpose(0, 1) if lstm.batch_first else top
+    return LSTMStates(output=output, h_n=h_n, c_n=c_n, h=h_all, c=c_all, gates=g_all,
+                      lengths=lengths, batch_first=lstm.batch_first)
+
+
+def _repack_like(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """Packs (T, B, *) padded data (caller's order) exactly as ``like`` is packed."""
+    order = like.sorted_indices
+    if order is not None:
+        padded, lengths = padded[:, order.to(padded.device)], lengths[order.cpu()]
+    data, batch_sizes = torch._C._VariableFunctions._pack_padded_sequence(padded, lengths, False)
+    return PackedSequence(data, batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+class LayerwiseLSTM(nn.LSTM):
+    """An ``nn.LSTM`` whose forward also hands back every layer's states.
+
+    Same constructor arguments, parameter names and state_dict as ``torch.nn.LSTM`` (it *is* an
+    nn.LSTM), so weights move between the two with ``load_state_dict``. ``forward`` returns an
+    :class:`LSTMStates`, which unpacks exactly like nn.LSTM's result, so it drops into existing
+    model code unchanged::
+
+        model.lstm = LayerwiseLSTM(256, 512, num_layers=2)
+        model.lstm.load_state_dict(old_lstm.state_dict())
+        output, (h_n, c_n) = model.lstm(x)      # as before
+        states = model.lstm(x)                  # or keep everything
+        states.h[0]                             # layer 0's h_t for every t: (D, T, B, H_out)
+
+    To look inside an existing model without replacing its modules, see ``capture``.
+    """
+
+    @classmethod
+    def from_lstm(cls, lstm: nn.LSTM) -> "LayerwiseLSTM":
+        """A LayerwiseLSTM with the same configuration and a copy of ``lstm``'s weights."""
+        _check_module(lstm)
+        new = cls(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers, bias=lstm.bias,
+                  batch_first=lstm.batch_first, dropout=lstm.dropout,
+                  bidirectional=lstm.bidirectional, proj_size=lstm.proj_size,
+                  device=lstm.weight_ih_l0.device, dtype=lstm.weight_ih_l0.dtype)
+        new.load_state_dict(lstm.state_dict())
+        new.train(lstm.training)
+        return new
+
+    def forward(self, input, hx=None) -> LSTMStates:  # type: ignore[override]
+        """Same arguments as ``nn.LSTM.forward``; returns :class:`LSTMStates`."""
+        return capture(self, input, hx)
