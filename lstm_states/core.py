@@ -366,7 +366,7 @@ class LayerwiseLSTM(nn.LSTM):
     """
 
     @classmethod
-    def from_lstm(cls, lstm: nn.LSTM) -> "LayerwiseLSTM":
+    def from_lstm(cls, lstm: nn.LSTM) -> LayerwiseLSTM:
         """A LayerwiseLSTM with the same configuration and a copy of ``lstm``'s weights."""
         _check_module(lstm)
         new = cls(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers, bias=lstm.bias,

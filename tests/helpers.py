@@ -1,0 +1,44 @@
+"""Shared test helpers: an independent reference built only from nn.LSTM's own parameters."""
+
+import torch
+from torch import nn
+
+
+def cell_reference(lstm: nn.LSTM, x: torch.Tensor):
+    """Every layer's h, c and gates by a plain per-step loop over the module's weights.
+
+    Independent of lstm_states: written from the equations in nn.LSTM's documentation.
+    x: (T, B, I), time-major, eval mode, no hx. Returns h (L, D, T, B, H_out), c, gates (L, D, 4, T, B, H).
+    """
+    T, B, _ = x.shape
+    D = 2 if lstm.bidirectional else 1
+    H = lstm.hidden_size
+    H_out = lstm.proj_size or H
+    hs, cs, gs = [], [], []
+    inp = x
+    for layer in range(lstm.num_layers):
+        h_d, c_d, g_d = [], [], []
+        for d in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = getattr(lstm, "weight_ih" + sfx), getattr(lstm, "weight_hh" + sfx)
+            b = (getattr(lstm, "bias_ih" + sfx) + getattr(lstm, "bias_hh" + sfx)) if lstm.bias else 0
+            h_t, c_t = x.new_zeros(B, H_out), x.new_zeros(B, H)
+            steps = range(T) if d == 0 else range(T - 1, -1, -1)
+            h_seq, c_seq, g_seq = [None] * T, [None] * T, [None] * T
+            for t in steps:
+                z = inp[t] @ w_ih.T + h_t @ w_hh.T + b
+                i, f, g, o = z.chunk(4, -1)
+                i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+                c_t = f * c_t + i * g
+                h_t = o * c_t.tanh()
+                if lstm.proj_size:
+                    h_t = h_t @ getattr(lstm, "weight_hr" + sfx).T
+                h_seq[t], c_seq[t], g_seq[t] = h_t, c_t, torch.stack([i, f, g, o])
+            h_d.append(torch.stack(h_seq))
+            c_d.append(torch.stack(c_seq))
+            g_d.append(torch.stack(g_seq, dim=1))
+        hs.append(torch.stack(h_d))
+        cs.append(torch.stack(c_d))
+        gs.append(torch.stack(g_d))
+        inp = torch.cat(h_d, -1)
+    return torch.stack(hs), torch.stack(cs), torch.stack(gs)

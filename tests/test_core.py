@@ -1,0 +1,359 @@
+"""capture / LayerwiseLSTM against torch.nn.LSTM itself, configuration by configuration."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstm_states import LayerwiseLSTM, LSTMStates, capture, memory_bytes
+from tests.helpers import cell_reference
+
+CONFIGS = [
+    dict(num_layers=1),
+    dict(num_layers=2),
+    dict(num_layers=3, bidirectional=True),
+    dict(num_layers=2, proj_size=3),
+    dict(num_layers=2, proj_size=4, bidirectional=True, batch_first=True),
+    dict(num_layers=2, bias=False, batch_first=True),
+]
+
+
+def make(seed=0, dtype=torch.float64, input_size=5, hidden_size=7, **kw):
+    torch.manual_seed(seed)
+    return nn.LSTM(input_size, hidden_size, **kw).to(dtype).eval()
+
+
+def batch_input(lstm, T=6, B=3, dtype=torch.float64):
+    shape = (B, T, lstm.input_size) if lstm.batch_first else (T, B, lstm.input_size)
+    return torch.randn(*shape, dtype=dtype)
+
+
+def assert_matches_lstm(lstm, x, hx=None, **tol):
+    ref_out, (ref_h, ref_c) = lstm(x, hx)
+    st = capture(lstm, x, hx)
+    out = st.output
+    if isinstance(out, nn.utils.rnn.PackedSequence):
+        torch.testing.assert_close(out.batch_sizes, ref_out.batch_sizes)
+        out, ref_out = out.data, ref_out.data
+    torch.testing.assert_close(out, ref_out, **tol)
+    torch.testing.assert_close(st.h_n, ref_h, **tol)
+    torch.testing.assert_close(st.c_n, ref_c, **tol)
+    return st
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_output_h_n_c_n_match_nn_lstm(kw, dtype):
+    lstm = make(dtype=dtype, **kw)
+    x = batch_input(lstm, dtype=dtype)
+    st = assert_matches_lstm(lstm, x)
+    L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    H_out = lstm.proj_size or lstm.hidden_size
+    assert st.h.shape == (L, D, 6, 3, H_out)
+    assert st.c.shape == (L, D, 6, 3, lstm.hidden_size)
+    assert st.gates.shape == (L, D, 4, 6, 3, lstm.hidden_size)
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_every_state_matches_independent_loop(kw):
+    lstm = make(**kw)
+    x = batch_input(lstm)
+    st = capture(lstm, x)
+    h, c, g = cell_reference(lstm, x.transpose(0, 1) if lstm.batch_first else x)
+    torch.testing.assert_close(st.h, h)
+    torch.testing.assert_close(st.c, c)
+    torch.testing.assert_close(st.gates, g)
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_h_consistent_with_output_and_final_states(kw):
+    lstm = make(**kw)
+    x = batch_input(lstm)
+    out, (h_n, c_n) = lstm(x)
+    st = capture(lstm, x)
+    H_out = lstm.proj_size or lstm.hidden_size
+    out_tm = out.transpose(0, 1) if lstm.batch_first else out  # (T, B, D*H_out)
+    # the top layer's h at every step is output (forward half, then reverse half)
+    torch.testing.assert_close(st.h[-1, 0], out_tm[..., :H_out])
+    D = st.num_directions
+    if D == 2:
+        torch.testing.assert_close(st.h[-1, 1], out_tm[..., H_out:])
+    # h_n / c_n: each direction's final position (T-1 forward, 0 in reverse), layer-major
+    for layer in range(lstm.num_layers):
+        torch.testing.assert_close(st.h[layer, 0, -1], h_n[layer * D])
+        torch.testing.assert_close(st.c[layer, 0, -1], c_n[layer * D])
+        if D == 2:
+            torch.testing.assert_close(st.h[layer, 1, 0], h_n[layer * D + 1])
+            torch.testing.assert_close(st.c[layer, 1, 0], c_n[layer * D + 1])
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_gates_satisfy_the_lstm_equations(kw):
+    lstm = make(**kw)
+    x = batch_input(lstm)
+    st = capture(lstm, x)
+    i, f, g, o = (st.gate(n).detach() for n in "ifgo")
+    assert float(i.min()) > 0 and float(i.max()) < 1 and float(g.abs().max()) < 1
+    for d in range(st.num_directions):
+        c = st.c[:, d]  # (L, T, B, H)
+        # c_{t-1}: forward runs t = 0..T-1, reverse runs T-1..0; c_{-1} = 0
+        prev = torch.cat([torch.zeros_like(c[:, :1]), c[:, :-1]], 1) if d == 0 else \
+            torch.cat([c[:, 1:], torch.zeros_like(c[:, :1])], 1)
+        # c_t = f_t * c_{t-1} + i_t * g_t
+        torch.testing.assert_close(c, f[:, d] * prev + i[:, d] * g[:, d])
+        # h_t = o_t * tanh(c_t), projected by W_hr when proj_size > 0
+        h = o[:, d] * c.tanh()
+        if lstm.proj_size:
+            w_hr = torch.stack([getattr(lstm, f"weight_hr_l{k}" + ("_reverse" if d else ""))
+                                for k in range(lstm.num_layers)])  # (L, P, H)
+            h = torch.einsum("ltbh,lph->ltbp", h, w_hr)
+        torch.testing.assert_close(st.h[:, d], h)
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_packed_sequence_unequal_lengths(kw):
+    lstm = make(**kw)
+    bf = lstm.batch_first
+    x = batch_input(lstm, T=7, B=4)
+    lengths = torch.tensor([3, 7, 1, 5])
+    packed = pack_padded_sequence(x, lengths, batch_first=bf, enforce_sorted=False)
+    st = assert_matches_lstm(lstm, packed)
+    assert isinstance(st.output, nn.utils.rnn.PackedSequence)
+    torch.testing.assert_close(st.output.sorted_indices, packed.sorted_indices)
+    torch.testing.assert_close(st.lengths, lengths)
+    # each sequence alone, unpadded, gives the same states at its valid steps
+    for b, n in enumerate(lengths.tolist()):
+        seq = x[b:b + 1, :n] if bf else x[:n, b:b + 1]  # this sequence alone, unpadded
+        alone = capture(lstm, seq)
+        torch.testing.assert_close(st.h[:, :, :n, b], alone.h[:, :, :, 0])
+        torch.testing.assert_close(st.c[:, :, :n, b], alone.c[:, :, :, 0])
+        torch.testing.assert_close(st.gates[..., :n, b, :], alone.gates[..., :, 0, :])
+        # zero past the end
+        assert st.h[:, :, n:, b].abs().sum() == 0 and st.gates[..., n:, b, :].abs().sum() == 0
+    padded, _ = pad_packed_sequence(st.output, batch_first=bf)
+    top = torch.cat(list(st.h[-1]), -1)  # (T, B, D*H_out): directions side by side
+    torch.testing.assert_close(padded, top.transpose(0, 1) if bf else top)
+
+
+def test_packed_sorted_and_equal_lengths():
+    lstm = make(num_layers=2, bidirectional=True)
+    x = batch_input(lstm, T=5, B=3)
+    assert_matches_lstm(lstm, pack_padded_sequence(x, torch.tensor([5, 4, 2])))
+    assert_matches_lstm(lstm, pack_padded_sequence(x, torch.tensor([5, 5, 5])))
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_hx_given(kw):
+    lstm = make(**kw)
+    x = batch_input(lstm)
+    D = 2 if lstm.bidirectional else 1
+    rows = lstm.num_layers * D
+    hx = (torch.randn(rows, 3, lstm.proj_size or lstm.hidden_size, dtype=torch.float64),
+          torch.randn(rows, 3, lstm.hidden_size, dtype=torch.float64))
+    st = assert_matches_lstm(lstm, x, hx)
+    # the first step's c uses c_0: c_0 = f * c_{-1} + i * g
+    i, f, g = st.gate("i")[0, 0, 0], st.gate("f")[0, 0, 0], st.gate("g")[0, 0, 0]
+    torch.testing.assert_close(st.c[0, 0, 0], f * hx[1][0] + i * g)
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_unbatched_input(kw):
+    lstm = make(**kw)
+    x = torch.randn(6, lstm.input_size, dtype=torch.float64)
+    rows = lstm.num_layers * (2 if lstm.bidirectional else 1)
+    hx = (torch.randn(rows, lstm.proj_size or lstm.hidden_size, dtype=torch.float64),
+          torch.randn(rows, lstm.hidden_size, dtype=torch.float64))
+    for h in (None, hx):
+        st = assert_matches_lstm(lstm, x, h)
+        assert st.h.shape[3] == 1 and st.output.dim() == 2 and st.h_n.dim() == 2
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_gradients_equal_nn_lstm(kw):
+    lstm = make(**kw)
+    x1 = batch_input(lstm).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    out, (h_n, c_n) = lstm(x1)
+    (out.sin().sum() + h_n.cos().sum() + (c_n ** 2).sum()).backward()
+    ref = {n: p.grad.clone() for n, p in lstm.named_parameters()}
+    lstm.zero_grad()
+    st = capture(lstm, x2)
+    (st.output.sin().sum() + st.h_n.cos().sum() + (st.c_n ** 2).sum()).backward()
+    torch.testing.assert_close(x2.grad, x1.grad)
+    for n, p in lstm.named_parameters():
+        torch.testing.assert_close(p.grad, ref[n], msg=n)
+
+
+def test_gradients_through_intermediate_states_reach_parameters():
+    lstm = make(num_layers=2)
+    x = batch_input(lstm).requires_grad_()
+    st = capture(lstm, x)
+    (st.c[0].sum() + st.gates[0].sum() + st.h[0].sum()).backward()
+    assert lstm.weight_ih_l0.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
+    assert torch.autograd.gradcheck(lambda inp: capture(lstm, inp).c[0].sum(), (x[:3, :2],))
+
+
+def test_module_is_not_changed_and_params_are_shared():
+    lstm = make(num_layers=2, bidirectional=True)
+    before = copy.deepcopy(lstm.state_dict())
+    ptrs = [p.data_ptr() for p in lstm.parameters()]
+    capture(lstm, batch_input(lstm))
+    assert [p.data_ptr() for p in lstm.parameters()] == ptrs
+    for k, v in lstm.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert not lstm.training
+
+
+def test_float32_long_sequence_c_matches():
+    lstm = make(dtype=torch.float32, input_size=16, hidden_size=32, num_layers=2)
+    x = torch.randn(300, 4, 16)
+    st = assert_matches_lstm(lstm, x)
+    ref = make(dtype=torch.float64, input_size=16, hidden_size=32, num_layers=2)
+    st64 = capture(ref, x.double())
+    torch.testing.assert_close(st.c, st64.c.float(), atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------- dropout
+
+
+def test_dropout_training_states_consistent_with_output():
+    lstm = make(num_layers=3, dropout=0.5).train()
+    x = batch_input(lstm)
+    torch.manual_seed(1)
+    st = capture(lstm, x)
+    torch.manual_seed(1)
+    st2 = capture(lstm, x)
+    torch.testing.assert_close(st.h, st2.h)  # same seed, same masks
+    torch.testing.assert_close(st.output, st.h[-1, 0])  # output is the top layer's h
+    torch.testing.assert_close(st.h_n, st.h[:, 0, -1])
+    assert not torch.allclose(st.h[1:], capture(lstm.eval(), x).h[1:])  # masks were applied
+
+
+def test_dropout_one_zeroes_every_layer_input_but_the_first():
+    lstm = make(num_layers=2, dropout=1.0).train()
+    x = batch_input(lstm)
+    st = capture(lstm, x)
+    # layer 1 sees only zeros: its states are those of a one-layer LSTM on zero input
+    one = nn.LSTM(7, 7).double().eval()
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        getattr(one, name + "_l0").data.copy_(getattr(lstm, name + "_l1"))
+    torch.testing.assert_close(st.h[1, 0], capture(one, torch.zeros(6, 3, 7, dtype=torch.float64)).h[0, 0])
+
+
+def test_eval_mode_with_dropout_is_exact():
+    lstm = make(num_layers=2, dropout=0.5).eval()
+    assert_matches_lstm(lstm, batch_input(lstm))
+
+
+# ---------------------------------------------------------------------------- LayerwiseLSTM
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_layerwise_state_dict_round_trip(kw):
+    plain = make(**kw)
+    lw = LayerwiseLSTM(5, 7, **kw).double().eval()
+    assert [n for n, _ in lw.named_parameters()] == [n for n, _ in plain.named_parameters()]
+    lw.load_state_dict(plain.state_dict())
+    x = batch_input(plain)
+    states = lw(x)
+    assert isinstance(states, LSTMStates)
+    out, (h_n, c_n) = states  # unpacks like nn.LSTM's result
+    ref_out, (ref_h, ref_c) = plain(x)
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close(states[1][0], ref_h)
+    torch.testing.assert_close(c_n, ref_c)
+    back = nn.LSTM(5, 7, **kw).double().eval()
+    back.load_state_dict(lw.state_dict())
+    torch.testing.assert_close(back(x)[0], ref_out)
+    torch.testing.assert_close(LayerwiseLSTM.from_lstm(plain)(x).h, states.h)
+
+
+def test_layerwise_drops_into_a_model():
+    class Model(nn.Module):
+        def __init__(self, lstm_cls):
+            super().__init__()
+            self.emb = nn.Embedding(10, 5)
+            self.lstm = lstm_cls(5, 7, num_layers=2, batch_first=True)
+            self.head = nn.Linear(7, 3)
+
+        def forward(self, tokens):
+            out, (h_n, _) = self.lstm(self.emb(tokens))
+            return self.head(out[:, -1]) + h_n[-1].sum()
+
+    torch.manual_seed(0)
+    plain = Model(nn.LSTM)
+    lw = Model(LayerwiseLSTM)
+    lw.load_state_dict(plain.state_dict())
+    tokens = torch.randint(0, 10, (2, 8))
+    torch.testing.assert_close(lw(tokens), plain(tokens))
+
+
+def test_memory_bytes():
+    lstm = make(dtype=torch.float32, num_layers=2, bidirectional=True, proj_size=3)
+    st = capture(lstm, batch_input(lstm, dtype=torch.float32))
+    used = sum(t.numel() * t.element_size() for t in (st.h, st.c, st.gates))
+    assert memory_bytes(2, 2, 6, 3, 7, proj_size=3) == used
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def _errors(lstm):
+    """(description, call, exception type, words the message must contain)."""
+    x = torch.randn(6, 3, 5)
+    h = torch.zeros(2, 3, 7)
+    return [
+        ("GRU", lambda: capture(nn.GRU(5, 7), x), TypeError, ["nn.LSTM", "GRU"]),
+        ("RNN", lambda: capture(nn.RNN(5, 7), x), TypeError, ["nn.LSTM", "RNN"]),
+        ("LSTMCell", lambda: capture(nn.LSTMCell(5, 7), x), TypeError, ["nn.LSTM", "LSTMCell"]),
+        ("feature size", lambda: capture(lstm, torch.randn(6, 3, 4)), ValueError, ["input_size=5", "4"]),
+        ("1-D", lambda: capture(lstm, torch.randn(5)), ValueError, ["3-D", "1-D"]),
+        ("4-D", lambda: capture(lstm, torch.randn(2, 6, 3, 5)), ValueError, ["3-D", "4-D"]),
+        ("no steps", lambda: capture(lstm, torch.randn(0, 3, 5)), ValueError, ["T = 0"]),
+        ("not a tensor", lambda: capture(lstm, [[1.0] * 5]), TypeError, ["Tensor", "list"]),
+        ("hx not a pair", lambda: capture(lstm, x, h), TypeError, ["pair"]),
+        ("hx triple", lambda: capture(lstm, x, (h, h, h)), TypeError, ["pair"]),
+        ("h_0 shape", lambda: capture(lstm, x, (torch.zeros(1, 3, 7), h)), ValueError, ["h_0", "(2, 3, 7)"]),
+        ("c_0 batch", lambda: capture(lstm, x, (h, torch.zeros(2, 4, 7))), ValueError, ["c_0", "(2, 3, 7)"]),
+        ("hx dtype", lambda: capture(lstm, x, (h.double(), h)), TypeError, ["h_0", "float64"]),
+        ("dtype", lambda: capture(lstm, x.double()), TypeError, ["float64", "float32"]),
+        ("device", lambda: capture(lstm, x.to("meta")), ValueError, ["meta", "cpu"]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(15))
+def test_bad_input_clear_error_and_module_unchanged(case):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, num_layers=2)
+    before = copy.deepcopy(lstm.state_dict())
+    name, call, exc, words = _errors(lstm)[case]
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value), (name, str(info.value))
+    for k, v in lstm.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+# ---------------------------------------------------------------------------- CUDA
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+@cuda
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_cuda_matches_nn_lstm(kw):
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    lstm = make(dtype=torch.float32, **kw).cuda()
+    x = batch_input(lstm, dtype=torch.float32).cuda().requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # capture must not trigger cuDNN's weight warning
+        st = assert_matches_lstm(lstm, x, atol=1e-4, rtol=1e-4)
+    cpu = capture(lstm.cpu(), x.detach().cpu())
+    torch.testing.assert_close(st.c.cpu(), cpu.c, atol=1e-4, rtol=1e-4)
+    st.c.sum().backward()
+    assert x.grad is not None

@@ -1,0 +1,102 @@
+"""Property tests: capture equals nn.LSTM across the configuration space (hypothesis).
+
+CI loads the "ci" profile (tests/conftest.py): at least 200 examples per test.
+"""
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from lstm_states import capture
+from tests.helpers import cell_reference
+
+
+@st.composite
+def lstm_cases(draw):
+    num_layers = draw(st.integers(1, 4))
+    hidden = draw(st.integers(2, 6))
+    kw = dict(
+        input_size=draw(st.integers(1, 5)), hidden_size=hidden, num_layers=num_layers,
+        bias=draw(st.booleans()), batch_first=draw(st.booleans()),
+        bidirectional=draw(st.booleans()), proj_size=draw(st.sampled_from([0, 0, 1, hidden - 1])),
+    )
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    kind = draw(st.sampled_from(["batched", "packed", "unbatched"]))
+    T = draw(st.integers(1, 7))
+    B = draw(st.integers(1, 4))
+    lengths = draw(st.lists(st.integers(1, T), min_size=B, max_size=B))
+    with_hx = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return kw, dtype, kind, T, B, lengths, with_hx, seed
+
+
+def build(case):
+    kw, dtype, kind, T, B, lengths, with_hx, seed = case
+    g = torch.Generator().manual_seed(seed)
+    lstm = nn.LSTM(**kw).to(dtype).eval()
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.copy_(torch.rand(p.shape, generator=g, dtype=dtype) * 2 - 1)
+    I = kw["input_size"]
+    D = 2 if kw["bidirectional"] else 1
+    rows, H, H_out = kw["num_layers"] * D, kw["hidden_size"], kw["proj_size"] or kw["hidden_size"]
+    if kind == "unbatched":
+        x = torch.randn(T, I, generator=g, dtype=dtype)
+        hx_shapes = [(rows, H_out), (rows, H)]
+    else:
+        x = torch.randn(*((B, T, I) if kw["batch_first"] else (T, B, I)), generator=g, dtype=dtype)
+        hx_shapes = [(rows, B, H_out), (rows, B, H)]
+        if kind == "packed":
+            x = pack_padded_sequence(x, torch.tensor(lengths), batch_first=kw["batch_first"],
+                                     enforce_sorted=False)
+    hx = tuple(torch.randn(s, generator=g, dtype=dtype) for s in hx_shapes) if with_hx else None
+    return lstm, x, hx
+
+
+def unwrap(out):
+    return out.data if isinstance(out, PackedSequence) else out
+
+
+@given(lstm_cases())
+def test_capture_matches_nn_lstm(case):
+    lstm, x, hx = build(case)
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = lstm(x, hx)
+        st_ = capture(lstm, x, hx)
+    torch.testing.assert_close(unwrap(st_.output), unwrap(ref_out))
+    torch.testing.assert_close(st_.h_n, ref_h)
+    torch.testing.assert_close(st_.c_n, ref_c)
+    L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    T = max(case[5]) if case[2] == "packed" else case[3]  # packed: the longest sequence
+    B = 1 if case[2] == "unbatched" else case[4]
+    assert st_.h.shape == (L, D, T, B, lstm.proj_size or lstm.hidden_size)
+    assert st_.c.shape == (L, D, T, B, lstm.hidden_size)
+    assert st_.gates.shape == (L, D, 4, T, B, lstm.hidden_size)
+
+
+@given(lstm_cases())
+def test_full_length_states_match_an_independent_loop(case):
+    kw, dtype, kind, *rest = case
+    lstm, x, _ = build((kw, torch.float64, "batched", *rest[:3], False, rest[-1]))
+    with torch.no_grad():
+        st_ = capture(lstm, x)
+        h, c, g = cell_reference(lstm, x.transpose(0, 1) if lstm.batch_first else x)
+    torch.testing.assert_close(st_.h, h)
+    torch.testing.assert_close(st_.c, c)
+    torch.testing.assert_close(st_.gates, g)
+
+
+@given(lstm_cases())
+def test_gradients_match_nn_lstm(case):
+    kw, dtype, kind, T, B, lengths, with_hx, seed = case
+    lstm, x, hx = build((kw, torch.float64, kind, T, B, lengths, with_hx, seed))
+    grads = []
+    for fn in (lambda: lstm(x, hx), lambda: capture(lstm, x, hx)):
+        lstm.zero_grad()
+        out, (h_n, c_n) = fn()
+        (unwrap(out).sin().sum() + h_n.sum() + (c_n * c_n).sum()).backward()
+        grads.append([p.grad.clone() for p in lstm.parameters()])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
