@@ -1,0 +1,281 @@
+"""Record every layer's states of the nn.LSTMs inside a bigger model, without rewriting it.
+
+Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = proj_size or H.
+
+    with record(model) as rec:
+        logits = model(tokens, lengths)          # the model runs as usual
+    rec["encoder.lstm"]                          # [LSTMStates, ...]: every call, in call order
+    rec.one("encoder.lstm")                      # the LSTMStates of its only call
+    rec.stitch("decoder.lstm")                   # one-step calls joined into one time axis
+
+How it works. Inside the block each selected nn.LSTM gets an instance attribute ``forward``
+(so ``nn.Module.__call__``, and with it every user hook, still runs) that calls
+``capture(module, input, hx)`` once and returns ``(output, (h_n, c_n))`` built from that one
+computation, as nn.LSTM's forward would (an ``LayerwiseLSTM`` keeps returning its LSTMStates).
+Gradients reach the module's own parameters through it. In training mode with dropout > 0 the
+rule is capture's: capture draws its own dropout masks and the returned output is consistent
+with the recorded states. On leaving the block, normally or through an exception, the attribute
+is deleted: the modules are exactly as before and later calls are plain nn.LSTM calls.
+
+Choices:
+- Names are the qualified names of ``model.named_modules()`` ("encoder.lstm"); the model itself,
+  if it is an nn.LSTM, is named "". A module reachable under two names is recorded under the
+  first, as named_modules lists it. Calls inside the block accumulate in call order, across
+  forwards; ``rec.clear()`` drops them (e.g. between batches).
+- A model with no nn.LSTM, or an ``include`` that selects none, is an error that names the
+  LSTMs available: an empty recording would look like a model that ran nothing.
+- Nested or overlapping blocks all record: a call is computed once and appended to every
+  active recording that selected the module, under that recording's own name for it. Blocks
+  may even be left in any order; the module is restored when the last one is left.
+- An nn.LSTM subclass that overrides ``forward`` (other than LayerwiseLSTM), or a module whose
+  ``forward`` another tool already replaced on the instance, is refused with an error: recording
+  it would silently bypass that code. Leave it out with ``include``.
+
+Memory is yours to manage on long runs. Each call keeps ``memory_bytes(L, D, T, B, H, P)``
+bytes of h, c and gates; with ``detach=False`` the recorded tensors also keep the autograd graph
+of the forward alive as long as the Recording lives. Record only what you need (``include=``
+names or a predicate), pass ``detach=True`` to record tensors cut from the graph (what the model
+gets back is unchanged and still differentiable), ``to_cpu=True`` to record CPU copies (frees
+GPU memory once the forward's graph is gone), and call ``rec.clear()`` between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from .core import LayerwiseLSTM, LSTMStates, capture
+
+__all__ = ["record", "Recording"]
+
+Include = Union[None, str, Iterable[str], Callable[[str, nn.Module], bool]]
+
+
+class Recording(Mapping):
+    """What ``record`` saw: for each selected nn.LSTM, by qualified name, every call's states.
+
+    ``rec[name]`` is a list of :class:`LSTMStates`, one per call in call order (empty if the
+    module was selected but not called). Every method that takes ``name`` also accepts none
+    when exactly one module was selected.
+    """
+
+    def __init__(self, names: Iterable[str], detach: bool = False, to_cpu: bool = False):
+        self.names: Tuple[str, ...] = tuple(names)
+        """The selected modules' qualified names, in ``named_modules`` order."""
+        self.detach = detach
+        self.to_cpu = to_cpu
+        self.calls: List[Tuple[str, LSTMStates]] = []
+        """Every recorded call as (name, states), in the order the calls happened."""
+
+    # --- Mapping: name -> list of LSTMStates ---
+    def __getitem__(self, name: str) -> List[LSTMStates]:
+        if name not in self.names:
+            raise KeyError(f"{name!r} was not recorded; recorded modules: {_listing(self.names)}")
+        return [states for n, states in self.calls if n == name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n!r}: {len(self[n])} call{'' if len(self[n]) == 1 else 's'}"
+                           for n in self.names)
+        return f"Recording({{{counts}}})"
+
+    def clear(self) -> None:
+        """Forgets every recorded call (the selection stays), e.g. between batches."""
+        self.calls.clear()
+
+    def _name(self, name: Optional[str]) -> str:
+        if name is None:
+            if len(self.names) != 1:
+                raise ValueError(f"this recording holds {len(self.names)} modules; say which:"
+                                 f" {_listing(self.names)}")
+            return self.names[0]
+        self[name]  # KeyError naming the recorded modules if unknown
+        return name
+
+    def one(self, name: Optional[str] = None) -> LSTMStates:
+        """The states of the only call of ``name``; an error if it was called 0 or 2+ times."""
+        name = self._name(name)
+        calls = self[name]
+        if len(calls) != 1:
+            raise ValueError(f"{name!r} was called {len(calls)} times inside the record block;"
+                             f" use rec[{name!r}][k] for call k, or rec.stitch({name!r}) to join"
+                             " the calls along time")
+        return calls[0]
+
+    def stitch(self, name: Optional[str] = None) -> LSTMStates:
+        """Joins the calls of ``name`` (one step, or a chunk of steps, each) along time.
+
+        For a decoder that calls its LSTM once per token. ``h`` (L, D, ΣT, B, H_out), ``c``,
+        ``gates`` and ``output`` are the calls' own, concatenated in call order; ``h_n`` and
+        ``c_n`` are the last call's. Whatever (h_0, c_0) each call started from is not checked:
+        the result is what each call computed. Needs tensor (not packed) inputs, one direction,
+        and the same batch, layers and sizes in every call.
+        """
+        name = self._name(name)
+        calls = self[name]
+        if not calls:
+            raise ValueError(f"{name!r} was not called inside the record block: nothing to stitch")
+        first = calls[0]
+        if first.num_directions != 1:
+            raise ValueError(f"{name!r} is bidirectional: each call's reverse direction runs over"
+                             " that call's own steps only, so the calls do not join into one"
+                             f" reverse pass; look at the calls one by one with rec[{name!r}][k]")
+        for k, states in enumerate(calls):
+            if states.lengths is not None:
+                raise ValueError(f"call {k} of {name!r} had a PackedSequence input; stitch joins"
+                                 f" calls on plain tensors; look at rec[{name!r}][{k}] instead")
+            same = (states.h.shape[:2] + states.h.shape[3:] == first.h.shape[:2] + first.h.shape[3:]
+                    and states.c.shape[3:] == first.c.shape[3:]
+                    and states.output.dim() == first.output.dim()
+                    and states.batch_first == first.batch_first)
+            if not same:
+                raise ValueError(f"call {k} of {name!r} has h of shape {tuple(states.h.shape)}"
+                                 f" but call 0 has {tuple(first.h.shape)} (L, D, T, B, H_out):"
+                                 " only calls with the same batch and sizes can be joined")
+        if first.output.dim() == 2:  # unbatched: (T, D*H_out)
+            t_dim = 0
+        else:  # (T, B, D*H_out), or (B, T, D*H_out) if batch_first
+            t_dim = 1 if first.batch_first else 0
+        return LSTMStates(
+            output=torch.cat([s.output for s in calls], dim=t_dim),
+            h_n=calls[-1].h_n, c_n=calls[-1].c_n,
+            h=torch.cat([s.h for s in calls], dim=2),  # (L, D, ΣT, B, H_out)
+            c=torch.cat([s.c for s in calls], dim=2),  # (L, D, ΣT, B, H)
+            gates=torch.cat([s.gates for s in calls], dim=3),  # (L, D, 4, ΣT, B, H)
+            lengths=None, batch_first=first.batch_first)
+
+    # --- called by the patched forwards ---
+    def _append(self, name: str, states: LSTMStates) -> None:
+        if self.detach or self.to_cpu:
+            states = _transform(states, self.detach, self.to_cpu)
+        self.calls.append((name, states))
+
+
+def _transform(states: LSTMStates, detach: bool, to_cpu: bool) -> LSTMStates:
+    def move(t: Tensor) -> Tensor:
+        if detach:
+            t = t.detach()
+        return t.cpu() if to_cpu else t
+
+    output = states.output
+    if isinstance(output, PackedSequence):
+        output = PackedSequence(move(output.data), output.batch_sizes,
+                                *(None if i is None else (i.cpu() if to_cpu else i)
+                                  for i in (output.sorted_indices, output.unsorted_indices)))
+    else:
+        output = move(output)
+    return LSTMStates(output=output, h_n=move(states.h_n), c_n=move(states.c_n),
+                      h=move(states.h), c=move(states.c), gates=move(states.gates),
+                      lengths=states.lengths, batch_first=states.batch_first)
+
+
+def _listing(names: Iterable[str]) -> str:
+    names = list(names)
+    return ", ".join(repr(n) for n in names) if names else "(none)"
+
+
+class _RecordingForward:
+    """The instance attribute ``forward`` of a module being recorded."""
+
+    def __init__(self, module: nn.LSTM):
+        self.module = module
+        self.returns_states = isinstance(module, LayerwiseLSTM)
+        self.sinks: List[Tuple[Recording, str]] = []  # every active recording, its name for us
+
+    def __call__(self, input, hx=None):
+        states = capture(self.module, input, hx)  # the module's one computation
+        for recording, name in self.sinks:
+            recording._append(name, states)
+        if self.returns_states:
+            return states
+        return states.output, (states.h_n, states.c_n)
+
+
+def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"record() needs an nn.Module, got {type(model).__name__}")
+    lstms = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)]
+    if not lstms:
+        cells = [n for n, m in model.named_modules() if isinstance(m, (nn.LSTMCell, nn.RNNBase))]
+        hint = (f" (it has {_listing(cells)}, which are not nn.LSTM: an nn.LSTMCell's h and c"
+                " are already every state)") if cells else ""
+        raise ValueError(f"record() found no nn.LSTM in this {type(model).__name__}{hint}:"
+                         " nothing to record")
+    available = dict(lstms)
+    if include is None:
+        chosen = lstms
+    elif callable(include):
+        chosen = [(n, m) for n, m in lstms if include(n, m)]
+    else:
+        wanted = [include] if isinstance(include, str) else list(include)
+        unknown = [n for n in wanted if n not in available]
+        if unknown:
+            raise ValueError(f"include names no nn.LSTM called {_listing(unknown)}; this model's"
+                             f" nn.LSTMs are: {_listing(available)}")
+        chosen = [(n, m) for n, m in lstms if n in wanted]
+    if not chosen:
+        raise ValueError(f"include selected none of this model's nn.LSTMs: {_listing(available)}")
+    for name, module in chosen:
+        if type(module).forward not in (nn.LSTM.forward, LayerwiseLSTM.forward):
+            raise TypeError(f"{name!r} is a {type(module).__name__}, an nn.LSTM subclass with its"
+                            " own forward; record would bypass that code. Leave it out with"
+                            " include=, or capture() its inputs yourself")
+        own = module.__dict__.get("forward")
+        if own is not None and not isinstance(own, _RecordingForward):
+            raise TypeError(f"{name!r} has its forward replaced on the instance (by another tool"
+                            " or by hand); record would bypass it. Leave it out with include=")
+    return chosen
+
+
+@contextmanager
+def record(model: nn.Module, include: Include = None, *, detach: bool = False,
+           to_cpu: bool = False) -> Iterator[Recording]:
+    """Inside the block, every selected nn.LSTM of ``model`` records each call's LSTMStates.
+
+    Args:
+        model: any nn.Module; every nn.LSTM among ``model.named_modules()`` (the model itself if
+            it is one, named "") can be recorded.
+        include: which LSTMs to record: None (all), a qualified name or a list of them
+            ("encoder.lstm"), or a predicate ``include(name, module) -> bool``.
+        detach: record tensors detached from the autograd graph (saves the graph's memory).
+        to_cpu: record CPU copies of the tensors (frees GPU memory on long runs).
+
+    Returns (as the ``with`` target):
+        A :class:`Recording`: ``rec[name]`` is the list of that module's calls' LSTMStates in
+        call order; ``rec.one(name)`` the only call; ``rec.stitch(name)`` the calls joined along
+        time; ``rec.calls`` every (name, states) in the order the calls happened.
+
+    The modules return what nn.LSTM returns (within float tolerance, differentiable w.r.t. the
+    same parameters), computed once, by ``capture``. On leaving the block, normally or through
+    an exception, they are exactly as before. Raises ValueError if nothing is selected.
+    """
+    chosen = _select(model, include)
+    recording = Recording([n for n, _ in chosen], detach=detach, to_cpu=to_cpu)
+    attached: List[nn.LSTM] = []
+    try:
+        for name, module in chosen:
+            wrapper = module.__dict__.get("forward")
+            if wrapper is None:  # first active recording of this module
+                wrapper = _RecordingForward(module)
+                module.__dict__["forward"] = wrapper  # shadows the class's forward
+            wrapper.sinks.append((recording, name))
+            attached.append(module)
+        yield recording
+    finally:
+        for module in reversed(attached):
+            wrapper = module.__dict__.get("forward")
+            if not isinstance(wrapper, _RecordingForward):
+                continue  # someone removed it already: nothing of ours is left
+            wrapper.sinks = [(r, n) for r, n in wrapper.sinks if r is not recording]
+            if not wrapper.sinks:  # the last recording leaves: back to the class's forward
+                del module.__dict__["forward"]

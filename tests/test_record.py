@@ -1,0 +1,517 @@
+"""lstm_states.record against independent evidence.
+
+The evidence: each LSTM's actual inputs are gathered in a separate run with forward pre-hooks,
+and ``capture`` (itself tested against nn.LSTM) is applied to them by hand; the model's output
+and gradients are compared with a run without record.
+"""
+
+import time
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.testing import assert_close
+
+import lstm_states
+from lstm_states import LayerwiseLSTM, LSTMStates, capture
+from lstm_states.record import Recording, record
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+_DURATIONS = {}  # deterministic test name -> seconds, checked by test_zz_deterministic_tests_are_fast
+
+
+@pytest.fixture(autouse=True)
+def _timed(request):
+    start = time.perf_counter()
+    yield
+    if "hypothesis" not in request.node.keywords:
+        _DURATIONS[request.node.name] = time.perf_counter() - start
+
+
+class Seq2Seq(nn.Module):
+    """embedding -> bidirectional 2-layer LSTM over packed sequences -> 1-layer LSTM decoder
+    called once per step in a Python loop (teacher forcing) -> linear head."""
+
+    def __init__(self, vocab=11, emb=6, hidden=5, dropout=0.3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, emb, padding_idx=0)
+        self.encoder = nn.Module()
+        self.encoder.lstm = nn.LSTM(emb, hidden, num_layers=2, bidirectional=True,
+                                    dropout=dropout)
+        self.bridge = nn.Linear(2 * hidden, hidden)
+        self.decoder = nn.LSTM(emb, hidden)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, src, lengths, tgt):
+        # src (T, B) tokens, lengths (B,), tgt (S, B) tokens
+        packed = pack_padded_sequence(self.embed(src), lengths, enforce_sorted=False)
+        enc_out, (h_n, c_n) = self.encoder.lstm(packed)
+        enc_out, _ = pad_packed_sequence(enc_out)  # (T, B, 2H)
+        # last layer's forward and reverse final states -> the decoder's initial state
+        h = torch.tanh(self.bridge(torch.cat([h_n[-2], h_n[-1]], dim=-1)))[None]  # (1, B, H)
+        c = torch.tanh(self.bridge(torch.cat([c_n[-2], c_n[-1]], dim=-1)))[None]
+        logits = []
+        for t in range(tgt.shape[0]):
+            out, (h, c) = self.decoder(self.embed(tgt[t : t + 1]), (h, c))  # one step
+            logits.append(self.head(out[0] + self.bridge(enc_out.mean(0))))
+        return torch.stack(logits)  # (S, B, vocab)
+
+
+def make_batch(device="cpu", T=7, B=4, S=5, vocab=11):
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([7, 3, 5, 1])[:B]
+    src = torch.randint(1, vocab, (T, B), generator=g)
+    src = src * (torch.arange(T)[:, None] < lengths[None])  # zero padding past the ends
+    tgt = torch.randint(1, vocab, (S, B), generator=g)
+    return src.to(device), lengths, tgt.to(device)
+
+
+def make_model(device="cpu", **kw):
+    torch.manual_seed(0)
+    return Seq2Seq(**kw).to(device).eval()
+
+
+def lstm_inputs(model, *args):
+    """Each nn.LSTM's actual (input, hx) in call order, from forward pre-hooks, in their own run."""
+    seen, handles = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.LSTM):
+            def hook(mod, args, kwargs, name=name):
+                inp = args[0]
+                hx = args[1] if len(args) > 1 else kwargs.get("hx")
+                hx = None if hx is None else tuple(t.detach().clone() for t in hx)
+                seen.setdefault(name, []).append((inp, hx))
+            handles.append(m.register_forward_pre_hook(hook, with_kwargs=True))
+    with torch.no_grad():
+        model(*args)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+def assert_same_states(got: LSTMStates, want: LSTMStates):
+    for field in ("h", "c", "gates", "h_n", "c_n"):
+        assert_close(getattr(got, field), getattr(want, field), msg=field)
+    if isinstance(want.output, torch.Tensor):
+        assert_close(got.output, want.output)
+    else:
+        assert_close(got.output.data, want.output.data)
+    assert (got.lengths is None) == (want.lengths is None)
+    if want.lengths is not None:
+        assert torch.equal(got.lengths, want.lengths)
+
+
+def snapshot(model):
+    """Everything record could leave behind."""
+    mods = {}
+    for name, m in model.named_modules():
+        mods[name] = (sorted(m.__dict__), dict(m._forward_hooks), dict(m._forward_pre_hooks),
+                      m.training, type(m).forward)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    return mods, sd
+
+
+def assert_restored(model, before):
+    mods, sd = snapshot(model)
+    assert mods == before[0]
+    assert sd.keys() == before[1].keys()
+    for k in sd:
+        assert torch.equal(sd[k], before[1][k]), k
+    for m in model.modules():
+        assert "forward" not in m.__dict__
+
+
+# ------------------------------------------------------------------------------------------
+# the model of the issue: embedding, packed bidirectional encoder, stepping decoder
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_states_equal_capture_on_actual_inputs(device):
+    model = make_model(device)
+    batch = make_batch(device)
+    inputs = lstm_inputs(model, *batch)
+    assert [len(inputs[n]) for n in ("encoder.lstm", "decoder")] == [1, 5]
+
+    with torch.no_grad(), record(model) as rec:
+        model(*batch)
+    assert list(rec) == ["encoder.lstm", "decoder"]
+    assert [n for n, _ in rec.calls] == ["encoder.lstm"] + ["decoder"] * 5  # call order
+    for name, module in (("encoder.lstm", model.encoder.lstm), ("decoder", model.decoder)):
+        assert len(rec[name]) == len(inputs[name])
+        for got, (inp, hx) in zip(rec[name], inputs[name], strict=True):
+            with torch.no_grad():
+                assert_same_states(got, capture(module, inp, hx))
+
+    enc = rec.one("encoder.lstm")
+    assert enc.h.shape == (2, 2, 7, 4, 5)  # (L, D, T, B, H)
+    assert torch.equal(enc.lengths, torch.tensor([7, 3, 5, 1]))
+    assert (enc.h[:, :, 3:, 1] == 0).all()  # zero past sequence 1's end
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_output_and_gradients_equal_plain_model(device):
+    model = make_model(device)
+    batch = make_batch(device)
+    plain = model(*batch)
+    plain.square().sum().backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    with record(model) as rec:
+        out = model(*batch)
+    assert_close(out, plain)
+    out.square().sum().backward()
+    for n, p in model.named_parameters():
+        assert_close(p.grad, want[n], msg=n)
+    assert rec.one("encoder.lstm").h.requires_grad  # recorded with its graph by default
+
+
+def test_stitch_equals_one_call_over_the_whole_sequence():
+    model = make_model()
+    src, lengths, tgt = make_batch()
+    inputs = lstm_inputs(model, src, lengths, tgt)
+    with torch.no_grad(), record(model, include="decoder") as rec:
+        model(src, lengths, tgt)
+    stitched = rec.stitch("decoder")
+    # independent: the decoder run once over all teacher-forced steps from its first (h_0, c_0)
+    x = torch.cat([inp for inp, _ in inputs["decoder"]])  # (S, B, E)
+    with torch.no_grad():
+        whole = capture(model.decoder, x, inputs["decoder"][0][1])
+        ref_out, (ref_h, ref_c) = model.decoder(x, inputs["decoder"][0][1])
+    assert_same_states(stitched, whole)
+    assert stitched.h.shape == (1, 1, 5, 4, 5)
+    assert_close(stitched.output, ref_out)
+    assert_close(stitched.h_n, ref_h)
+    assert_close(stitched.c_n, ref_c)
+
+
+def test_model_restored_after_exception_inside_block():
+    model = make_model()
+    batch = make_batch()
+    with torch.no_grad():
+        want = model(*batch)
+    before = snapshot(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        with record(model) as rec:
+            model(*batch)
+            raise RuntimeError("boom")
+    assert len(rec.calls) == 6
+    assert_restored(model, before)
+    with torch.no_grad():
+        assert torch.equal(model(*batch), want)  # bitwise: plain nn.LSTM calls again
+
+
+def test_model_restored_after_error_inside_an_lstm_call():
+    model = make_model()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="input_size"):
+        with record(model):
+            model.decoder(torch.zeros(1, 2, 3))  # wrong feature size: capture says so
+    assert_restored(model, before)
+
+
+def test_after_block_calls_are_plain_nn_lstm():
+    lstm = nn.LSTM(3, 4, num_layers=2)
+    x = torch.randn(6, 2, 3)
+    want = lstm(x)
+    before = snapshot(lstm)
+    with record(lstm) as rec:
+        lstm(x)
+    assert_restored(lstm, before)
+    got = lstm(x)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1][0], want[1][0])
+    assert len(rec[""]) == 1 and rec.one() is rec[""][0]  # the model itself is named ""
+
+
+def test_each_lstm_is_computed_once(monkeypatch):
+    """Under record nn.LSTM's own kernel (rnn._VF.lstm) never runs; capture runs its per-layer
+    kernel exactly L*D times per call."""
+    import torch.nn.modules.rnn as rnn
+
+    counts = {"vf": 0, "layer": 0}
+
+    class VF:
+        def __getattr__(self, name):
+            fn = getattr(torch._VF, name)
+            if name != "lstm":
+                return fn
+
+            def counted(*a, **k):
+                counts["vf"] += 1
+                return fn(*a, **k)
+            return counted
+
+    real_lstm = torch.lstm
+
+    def per_layer(*a, **k):
+        counts["layer"] += 1
+        return real_lstm(*a, **k)
+
+    monkeypatch.setattr(rnn, "_VF", VF())
+    model = make_model()
+    batch = make_batch()
+    with torch.no_grad():
+        model(*batch)
+    assert counts == {"vf": 6, "layer": 0}  # plain: 1 encoder + 5 decoder calls
+    monkeypatch.setattr(torch, "lstm", per_layer)
+    counts.update(vf=0, layer=0)
+    with torch.no_grad(), record(model):
+        model(*batch)
+    assert counts == {"vf": 0, "layer": 2 * 2 + 5 * 1}
+
+
+# ------------------------------------------------------------------------------------------
+# modes, options and inputs
+
+
+def test_train_mode_follows_capture_dropout_rule():
+    model = make_model().train()
+    batch = make_batch()
+    inputs = lstm_inputs(model, *batch)
+    with torch.no_grad(), record(model) as rec:
+        torch.manual_seed(5)
+        out = model(*batch)
+    # the same seed and the same inputs give capture's masks: the recorded encoder states
+    torch.manual_seed(5)
+    with torch.no_grad():
+        inp, hx = inputs["encoder.lstm"][0]
+        assert_same_states(rec.one("encoder.lstm"), capture(model.encoder.lstm, inp, hx))
+        torch.manual_seed(5)
+        assert_close(model_with_capture(model, *batch), out)
+
+
+def model_with_capture(model, *batch):
+    """The model with every nn.LSTM call replaced by capture, by hand, for comparison."""
+    orig = {}
+    for m in (model.encoder.lstm, model.decoder):
+        orig[m] = m.forward
+        m.forward = lambda inp, hx=None, m=m: tuple(capture(m, inp, hx))
+    try:
+        return model(*batch)
+    finally:
+        for m in orig:
+            del m.forward
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_hx_explicit_as_keyword_and_batch_first_and_unbatched():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 4, num_layers=2, batch_first=True, proj_size=2)
+    x = torch.randn(2, 5, 3)  # (B, T, I)
+    hx = (torch.randn(2, 2, 2), torch.randn(2, 2, 4))
+    with record(lstm) as rec:
+        out, (h_n, c_n) = lstm(x, hx=hx)
+        out_u, _ = lstm(x[0], (hx[0][:, 0], hx[1][:, 0]))  # unbatched
+    ref_out, (ref_h, ref_c) = nn.LSTM.forward(lstm, x, hx)
+    assert_close(out, ref_out)
+    assert_close(h_n, ref_h)
+    assert_close(c_n, ref_c)
+    assert_same_states(rec[""][0], capture(lstm, x, hx))
+    assert rec[""][1].output.shape == (5, 2) and rec[""][1].h.shape == (2, 1, 5, 1, 2)
+    assert_close(out_u, out[0])
+
+
+def test_stitch_batch_first_and_unbatched_steps():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 6, 3)
+    with torch.no_grad(), record(lstm) as rec:
+        state = None
+        for t in range(6):
+            _, state = lstm(x[:, t : t + 1], state)
+    with torch.no_grad():
+        assert_same_states(rec.stitch(), capture(lstm, x))
+    rec.clear()
+    assert rec[""] == []
+    with torch.no_grad(), record(lstm) as rec:
+        state = None
+        for t in range(0, 6, 3):  # chunks of 3 steps, unbatched
+            _, state = lstm(x[0, t : t + 3], state)
+    with torch.no_grad():
+        assert_same_states(rec.stitch(), capture(lstm, x[0]))
+
+
+def test_stitch_says_no_clearly():
+    lstm = nn.LSTM(3, 4, bidirectional=True)
+    with record(lstm) as rec:
+        lstm(torch.randn(2, 1, 3))
+    with pytest.raises(ValueError, match="bidirectional"):
+        rec.stitch()
+    lstm = nn.LSTM(3, 4)
+    with record(lstm) as rec:
+        lstm(pack_padded_sequence(torch.randn(3, 2, 3), torch.tensor([3, 2])))
+    with pytest.raises(ValueError, match="PackedSequence"):
+        rec.stitch()
+    with record(lstm) as rec:
+        lstm(torch.randn(1, 2, 3))
+        lstm(torch.randn(1, 3, 3))
+    with pytest.raises(ValueError, match="same batch"):
+        rec.stitch()
+    with pytest.raises(ValueError, match="called 2 times"):
+        rec.one()
+    with record(lstm) as rec:
+        pass
+    with pytest.raises(ValueError, match="not called"):
+        rec.stitch()
+
+
+def test_detach_and_to_cpu_leave_the_returned_values_alone():
+    model = make_model()
+    batch = make_batch()
+    with record(model, detach=True, to_cpu=True) as rec:
+        out = model(*batch)
+    assert out.requires_grad  # the model's own graph is untouched
+    out.sum().backward()
+    assert model.encoder.lstm.weight_hh_l0.grad is not None
+    enc = rec.one("encoder.lstm")
+    for t in (enc.h, enc.c, enc.gates, enc.h_n, enc.c_n, enc.output.data):
+        assert not t.requires_grad and t.device.type == "cpu"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_to_cpu_moves_recorded_tensors(device):
+    model = make_model(device)
+    with torch.no_grad(), record(model, include=["decoder"], to_cpu=True) as rec:
+        out = model(*make_batch(device))
+    assert out.device.type == device
+    assert {s.h.device.type for s in rec["decoder"]} == {"cpu"}
+
+
+def test_include_by_names_and_predicate_and_clear_errors():
+    model = make_model()
+    batch = make_batch()
+    with torch.no_grad(), record(model, include=["decoder"]) as rec:
+        model(*batch)
+    assert list(rec) == ["decoder"] and len(rec["decoder"]) == 5
+    with pytest.raises(KeyError, match="'decoder'"):
+        rec["encoder.lstm"]
+    with torch.no_grad(), record(model, include=lambda n, m: m.bidirectional) as rec:
+        model(*batch)
+    assert list(rec) == ["encoder.lstm"]
+    assert repr(rec) == "Recording({'encoder.lstm': 1 call})"
+    with pytest.raises(ValueError, match="'encoder.lstm', 'decoder'"):
+        with record(model, include="encoder"):
+            pass
+    with pytest.raises(ValueError, match="selected none"):
+        with record(model, include=lambda n, m: False):
+            pass
+    with pytest.raises(ValueError, match="no nn.LSTM"):
+        with record(nn.Sequential(nn.Linear(2, 2))):
+            pass
+    with pytest.raises(ValueError, match="LSTMCell"):
+        with record(nn.Sequential(nn.LSTMCell(2, 2))):
+            pass
+    with pytest.raises(ValueError, match="say which"):
+        rec_all = Recording(["a", "b"])
+        rec_all.one()
+    assert_restored(model, snapshot(model))
+
+
+def test_nested_and_repeated_blocks_both_record_and_compute_once():
+    model = make_model()
+    batch = make_batch()
+    before = snapshot(model)
+    with torch.no_grad(), record(model) as outer:
+        model(*batch)
+        with record(model.encoder) as inner:  # names are relative to the recorded module
+            model(*batch)
+        model(*batch)
+    assert list(inner) == ["lstm"]
+    assert len(outer["encoder.lstm"]) == 3 and len(inner["lstm"]) == 1
+    assert outer["encoder.lstm"][1] is inner["lstm"][0]  # one computation, seen by both
+    assert_restored(model, before)
+    with torch.no_grad(), record(model) as again:  # a repeated block starts empty
+        model(*batch)
+    assert len(again["encoder.lstm"]) == 1
+    assert_restored(model, before)
+
+
+def test_blocks_left_out_of_order_restore_when_the_last_leaves():
+    lstm = nn.LSTM(2, 3)
+    before = snapshot(lstm)
+    a, b = record(lstm), record(lstm)
+    rec_a, rec_b = a.__enter__(), b.__enter__()
+    lstm(torch.randn(1, 1, 2))
+    a.__exit__(None, None, None)
+    lstm(torch.randn(1, 1, 2))
+    assert (len(rec_a[""]), len(rec_b[""])) == (1, 2)
+    assert "forward" in lstm.__dict__
+    b.__exit__(None, None, None)
+    assert_restored(lstm, before)
+
+
+def test_user_hooks_still_run_and_see_the_returned_values():
+    lstm = nn.LSTM(2, 3)
+    x = torch.randn(4, 2, 2)
+    seen = []
+    lstm.register_forward_pre_hook(lambda m, args: (args[0] * 2,))  # changes the input
+    lstm.register_forward_hook(lambda m, args, out: seen.append(out))
+    with record(lstm) as rec:
+        out = lstm(x)
+    assert seen[0] is out
+    assert_close(rec.one().output, out[0])
+    assert_close(rec.one().h[0, 0], capture(lstm, 2 * x).h[0, 0])  # recorded the hooked input
+
+
+def test_layerwise_lstm_keeps_returning_states():
+    torch.manual_seed(0)
+    lstm = LayerwiseLSTM(2, 3)
+    with record(lstm) as rec:
+        states = lstm(torch.randn(4, 1, 2))
+    assert isinstance(states, LSTMStates) and rec.one() is states
+
+
+def test_refuses_what_it_would_bypass():
+    class Custom(nn.LSTM):
+        def forward(self, input, hx=None):
+            return super().forward(input * 0, hx)
+
+    model = nn.Sequential()
+    model.add_module("custom", Custom(2, 3))
+    with pytest.raises(TypeError, match="'custom' is a Custom"):
+        with record(model):
+            pass
+    lstm = nn.LSTM(2, 3)
+    lstm.forward = lambda *a: None
+    with pytest.raises(TypeError, match="replaced on the instance"):
+        with record(lstm):
+            pass
+    assert lstm.forward(1) is None  # left alone
+
+
+def test_exported_from_the_package():
+    assert lstm_states.record is record and lstm_states.Recording is Recording
+
+
+@given(layers=st.integers(1, 2), bidirectional=st.booleans(), batch_first=st.booleans(),
+       packed=st.booleans(), T=st.integers(1, 5), B=st.integers(1, 3), seed=st.integers(0, 99))
+def test_hypothesis_record_equals_capture_and_nn_lstm(layers, bidirectional, batch_first, packed,
+                                                      T, B, seed):
+    torch.manual_seed(seed)
+    lstm = nn.LSTM(3, 4, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+    x = torch.randn(B, T, 3) if batch_first else torch.randn(T, B, 3)
+    if packed:
+        lengths = torch.randint(1, T + 1, (B,))
+        x = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    with torch.no_grad():
+        want_out, (want_h, want_c) = lstm(x)
+        with record(lstm) as rec:
+            out, (h_n, c_n) = lstm(x)
+        assert_same_states(rec.one(), capture(lstm, x))
+    assert_close(out.data if packed else out, want_out.data if packed else want_out)
+    assert_close(h_n, want_h)
+    assert_close(c_n, want_c)
+    assert "forward" not in lstm.__dict__
+
+
+def test_zz_deterministic_tests_are_fast():
+    """Every test above but the hypothesis one, together, in under 20 s."""
+    others = {k: v for k, v in _DURATIONS.items() if k != "test_zz_deterministic_tests_are_fast"}
+    if len(others) < 20:
+        pytest.skip("run the whole file to time it")
+    assert sum(others.values()) < 20, sorted(others.items(), key=lambda kv: -kv[1])[:5]
