@@ -158,5 +158,5 @@ def plot_histograms(values: Mapping[str, object], ax: Optional[Axes] = None, bin
     ax.set_xlabel("value")
     ax.set_ylabel("fraction of values")
     ax.set_title(title)
-    ax.legend(loc="upper center")
+    ax.legend(loc="best")
     return ax

@@ -39,7 +39,10 @@ class GateStepViewer:
             self.fig = plt.figure(figsize=(10, 3.4), layout="constrained")
         self.fig.suptitle(f"layer {layer}, direction {direction}, batch item {batch}")
         self.axes = plot_step(self.gates, self.c, self.h, 0, fig=self.fig)
-        self.fig.canvas.header_visible = False
+        self.fig.canvas.header_visible = False  # no "Figure N" line above the plot
+        # lay out once, then freeze: a new title at each step must not move the axes
+        self.fig.get_layout_engine().execute(self.fig)
+        self.fig.set_layout_engine("none")
         self.slider = widgets.IntSlider(value=0, min=0, max=last, description="time step")
         self.play = widgets.Play(value=0, min=0, max=last, interval=interval_ms)
         widgets.jslink((self.play, "value"), (self.slider, "value"))
@@ -49,3 +52,8 @@ class GateStepViewer:
     def _show(self, change) -> None:
         set_step(self.axes, self.gates, self.c, self.h, change["new"])
         self.fig.canvas.draw_idle()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
