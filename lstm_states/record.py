@@ -30,6 +30,8 @@ Choices:
 - An nn.LSTM subclass that overrides ``forward`` (other than LayerwiseLSTM), or a module whose
   ``forward`` another tool already replaced on the instance, is refused with an error: recording
   it would silently bypass that code. Leave it out with ``include``.
+- Inside the block, save weights with ``state_dict()`` (unchanged), not by pickling or
+  deep-copying the whole model: the temporary ``forward`` attribute would travel with it.
 
 Memory is yours to manage on long runs. Each call keeps ``memory_bytes(L, D, T, B, H, P)``
 bytes of h, c and gates; with ``detach=False`` the recorded tensors also keep the autograd graph
