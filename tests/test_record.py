@@ -5,7 +5,6 @@ and ``capture`` (itself tested against nn.LSTM) is applied to them by hand; the 
 and gradients are compared with a run without record.
 """
 
-import time
 
 import pytest
 import torch
@@ -21,17 +20,6 @@ from lstm_states.record import Recording, record
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
-
-_DURATIONS = {}  # deterministic test name -> seconds, checked by test_zz_deterministic_tests_are_fast
-
-
-@pytest.fixture(autouse=True)
-def _timed(request):
-    start = time.perf_counter()
-    yield
-    if "hypothesis" not in request.node.keywords:
-        _DURATIONS[request.node.name] = time.perf_counter() - start
-
 
 class Seq2Seq(nn.Module):
     """embedding -> bidirectional 2-layer LSTM over packed sequences -> 1-layer LSTM decoder
@@ -507,11 +495,3 @@ def test_hypothesis_record_equals_capture_and_nn_lstm(layers, bidirectional, bat
     assert_close(h_n, want_h)
     assert_close(c_n, want_c)
     assert "forward" not in lstm.__dict__
-
-
-def test_zz_deterministic_tests_are_fast():
-    """Every test above but the hypothesis one, together, in under 20 s."""
-    others = {k: v for k, v in _DURATIONS.items() if k != "test_zz_deterministic_tests_are_fast"}
-    if len(others) < 20:
-        pytest.skip("run the whole file to time it")
-    assert sum(others.values()) < 20, sorted(others.items(), key=lambda kv: -kv[1])[:5]
