@@ -1,7 +1,12 @@
-"""lstm_states: every layer's hidden state, cell state and gates at every step of an nn.LSTM."""
+"""lstm_states: every layer's hidden state, cell state and gates at every step of an nn.LSTM.
+
+Plotting helpers live in ``lstm_states.plots`` / ``lstm_states.gateplots`` (matplotlib) and the
+JupyterLab widgets in ``lstm_states.widgets`` / ``lstm_states.gatewidgets`` (ipywidgets); they
+are not imported here, so the core runs without Jupyter.
+"""
 
 from .core import LayerwiseLSTM, LSTMStates, capture, memory_bytes
-from .record import Recording, record  # noqa: F401  (re-exported; add to __all__ when convenient)
+from .record import Recording, record
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes"]
+__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "record", "Recording"]
 __version__ = "0.1.0"
