@@ -286,6 +286,8 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     with warnings.catch_warnings():
         # on CUDA, per-layer calls use the module's weights in place, not its flat cuDNN buffer
         warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
+        # with proj_size, the CPU kernel says once that it falls back from oneDNN (as nn.LSTM does)
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
         for layer in range(L):
             if layer > 0 and lstm.dropout > 0 and lstm.training:
                 layer_in = F.dropout(layer_in, lstm.dropout, training=True)
