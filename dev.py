@@ -40,8 +40,12 @@ def setup(requirements: str) -> Path:
                            capture_output=True)
     if probe.returncode != 0:
         index = os.environ.get("LSTM_STATES_TORCH_INDEX")
-        # a local wheel (pip's find-links) first: no network, no CUDA build
-        if index or run(py, "-m", "pip", "install", "--no-index", TORCH, check=False) != 0:
+        # a local wheel (pip's find-links) first: no network, no CUDA build; its dependencies
+        # then come from the usual index (torch itself is already satisfied)
+        if not index and run(py, "-m", "pip", "install", "--no-index", "--no-deps", TORCH,
+                             check=False) == 0:
+            run(py, "-m", "pip", "install", TORCH)
+        else:
             run(py, "-m", "pip", "install", TORCH, "--index-url", index or CPU_INDEX)
     run(py, "-m", "pip", "install", "-r", requirements, "-e", ".")
     return py
