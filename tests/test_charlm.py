@@ -1,0 +1,140 @@
+"""The character-level LSTM of notebook 05: its training script, checkpoint and known quantities."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lstm_states import LayerwiseLSTM
+from lstm_states.charlm import (
+    CHECKPOINT,
+    VOCAB,
+    CharLM,
+    correlations,
+    encode,
+    generated_code,
+    held_out_text,
+    load_checkpoint,
+    python_structure,
+    train,
+)
+
+
+def test_a_short_training_run_lowers_the_loss():
+    model, losses = train(steps=60, seq_len=40, batch=8, hidden_size=32, seed=0,
+                          corpus=generated_code(30_000, seed=1), progress=False)
+    assert isinstance(model.lstm, nn.LSTM) and model.lstm.num_layers == 2
+    assert len(losses) == 60 and all(np.isfinite(losses))
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    assert losses[0] > np.log(len(VOCAB)) - 0.3  # starts near uniform guessing
+    assert last < first - 0.5, (first, last)
+
+
+def test_the_script_runs_as_a_module(tmp_path):
+    out = tmp_path / "tiny.pt"
+    result = subprocess.run(
+        [sys.executable, "-m", "lstm_states.charlm", "--steps", "20", "--batch", "8",
+         "--seq-len", "30", "--hidden-size", "16", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "final training loss" in result.stdout and "bracket depth" in result.stdout
+    model, state = load_checkpoint(out)
+    assert model.lstm.hidden_size == 16 and state["info"]["steps"] == 20
+
+
+def test_the_shipped_checkpoint_is_small_and_complete():
+    assert CHECKPOINT.stat().st_size < 2_000_000
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    assert set(state) >= {"vocab", "config", "lstm", "embedding", "head", "info"}
+    assert state["vocab"] == VOCAB
+    assert state["config"]["num_layers"] == 2
+
+
+def test_the_shipped_checkpoint_loads_into_nn_lstm_and_layerwise_lstm():
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    cfg = state["config"]
+    args = (cfg["embedding_dim"], cfg["hidden_size"])
+    plain = nn.LSTM(*args, num_layers=cfg["num_layers"])
+    plain.load_state_dict(state["lstm"])  # strict: every key, every shape
+    layerwise = LayerwiseLSTM(*args, num_layers=cfg["num_layers"])
+    layerwise.load_state_dict(state["lstm"])
+
+    model, _ = load_checkpoint()
+    x = model.embedding(encode(held_out_text()[:200]))[:, None]  # (T, 1, E)
+    with torch.no_grad():
+        out, (h_n, c_n) = plain(x)
+        states = layerwise(x)
+    torch.testing.assert_close(states.output, out)
+    torch.testing.assert_close(states.c_n, c_n)
+    torch.testing.assert_close(states.h[-1, 0], out)  # top layer's h is the output
+
+
+def test_the_model_predicts_the_held_out_text_well():
+    model, _ = load_checkpoint()
+    ids = encode(held_out_text())
+    with torch.no_grad():
+        logits, _ = model(ids[:-1, None])  # (T-1, 1, V)
+    loss = nn.functional.cross_entropy(logits[:, 0], ids[1:]).item()
+    # well below uniform guessing, log(97) = 4.57 (training reaches ~1.0 on generated lines;
+    # the hand-written held-out text has words the generator never writes)
+    assert loss < 3.0, loss
+
+
+def test_unknown_characters_map_to_the_fallback_id():
+    ids = encode("a\u00e9\t(\n")
+    assert ids.tolist() == [VOCAB.index("a"), 0, 0, VOCAB.index("("), VOCAB.index("\n")]
+    model = CharLM()
+    assert model(ids[:, None])[0].shape == (5, 1, len(VOCAB))
+
+
+def test_python_structure_by_hand():
+    text = 'f(a, "x (y")  # b)\n[1,\n  {2}]'
+    s = python_structure(text)
+    depth = "".join(str(int(v)) for v in s["bracket depth"])
+    # text:   f(a, "x (y")  # b)\n[1,\n  {2}]
+    assert depth == "0" + "1" * 10 + "0" * 8 + "1" * 6 + "22" + "10"
+    in_str = "".join(str(int(v)) for v in s["inside a string"])
+    assert in_str == "0" * 5 + "1" * 5 + "0" * 19  # from the opening quote to the closing one
+    in_com = "".join(str(int(v)) for v in s["inside a comment"])
+    assert in_com == "0" * 14 + "1" * 4 + "0" * 11
+    assert s["position in line"][:3].tolist() == [1, 2, 3]
+    assert s["position in line"][text.index("\n")] == 0
+    assert all(v.shape == (len(text),) and v.dtype == torch.float32 for v in s.values())
+
+
+def test_python_structure_triple_quotes_and_escapes():
+    text = '"""a (\n"b"""(\'\\\'(\')'
+    s = python_structure(text)
+    assert s["inside a string"].tolist() == [1] * 9 + [0] * 4 + [1] * 4 + [0, 0]
+    assert s["bracket depth"].tolist() == [0] * 12 + [1] * 6 + [0]
+
+
+def test_generated_code_is_reproducible_python():
+    text = generated_code(20_000, seed=3)
+    assert len(text) == 20_000 and text == generated_code(20_000, seed=3)
+    assert text != generated_code(20_000, seed=4)
+    depth = python_structure(text)["bracket depth"]
+    ends = [t for t, ch in enumerate(text) if ch == "\n" and depth[t] == 0]
+    compile(text[: ends[-1] + 1], "<generated>", "exec")  # every complete line is Python
+    assert depth.max() >= 5  # it nests deeply
+    assert set(text) <= set(VOCAB[1:])
+
+
+def test_held_out_text_is_fixed_python():
+    text = held_out_text()
+    assert 500 <= len(text) <= 2000
+    compile(text, "<held out>", "exec")
+    assert set(text) <= set(VOCAB[1:])
+
+
+def test_correlations_match_numpy():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(50, generator=g)
+    values = torch.stack([2 * q + 1, -q, torch.randn(50, generator=g), torch.ones(50)], 1)
+    r = correlations(values, q)
+    assert r[:2].tolist() == pytest.approx([1.0, -1.0], abs=1e-6)
+    assert float(r[2]) == pytest.approx(np.corrcoef(values[:, 2], q)[0, 1], abs=1e-5)
+    assert float(r[3]) == 0.0  # a constant unit
