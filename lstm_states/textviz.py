@@ -135,7 +135,7 @@ class TextExplorer:
         self.cells = char_cells(text)  # (T, 2)
         # heatmap colour limits per layer: h is within [-1, 1]; c is not, and differs by layer
         self._limits = {"h": [1.0] * L,
-                        "c": [float(np.quantile(np.abs(self.c[k]), 0.99)) or 1.0 for k in range(L)]}
+                        "c": [float(np.quantile(np.abs(self.c[k]), 0.95)) or 1.0 for k in range(L)]}
 
         with plt.ioff():
             self.fig = plt.figure(figsize=(11, 8.6), layout="constrained")
