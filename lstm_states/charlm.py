@@ -1,19 +1,23 @@
-"""A character-level language model of Python source: a plain 2-layer nn.LSTM to look inside.
+"""A character-level language model of Python code: a plain 2-layer nn.LSTM to look inside.
 
     python -m lstm_states.charlm                 # train, write lstm_states/data/charlm.pt
     python -m lstm_states.charlm --steps 50 --out /tmp/charlm.pt   # a quick try
 
-Model: ``Embedding(V, E) -> torch.nn.LSTM(E, H, num_layers=2) -> Linear(H, V)``, predicting
-the next character. Corpus: the ``.py`` files at the top level of the running Python's
-standard library (real code, on every Python install, nothing downloaded; its text differs a
-little between Python versions, which is why the trained checkpoint is committed). Training is
-truncated backpropagation through time over ``batch`` contiguous streams of the corpus, with
-the state carried from one chunk to the next, so the model sees long contexts.
+Model: ``Embedding(97, 32) -> torch.nn.LSTM(32, 128, num_layers=2) -> Linear(128, 97)``,
+predicting the next character. Training (defaults): 2400 steps of Adam on 32 streams x 100
+characters, fixed seed 0, about 1.5-2 minutes on 2 CPU cores; the result is the same on every
+run on a given machine. Truncated backpropagation through time: the corpus is cut into
+``batch`` contiguous streams and the state is carried from one chunk to the next, so the model
+sees long contexts.
 
-Why Python source: its structure is known exactly and measurable character by character
-(bracket depth, inside a string, position in the line; see :func:`python_structure`), so one
-can ask which LSTM units track it (Karpathy, Johnson and Fei-Fei 2015, "Visualizing and
-Understanding Recurrent Networks").
+Corpus: random, bracket-heavy Python statements from a small grammar (:func:`generated_code`),
+the same on every Python version, nothing downloaded. Its structure is known exactly, character
+by character (bracket depth, inside a string or a comment, position in the line; see
+:func:`python_structure`), so one can ask which LSTM units track it (Karpathy, Johnson and
+Fei-Fei 2015, "Visualizing and Understanding Recurrent Networks"; Suzgun et al. 2019, "LSTM
+Networks Can Perform Dynamic Counting"). Why not the standard library's own source: in our try
+(this model, the same couple of minutes of training) no unit followed bracket depth (best |r|
+about 0.6); generated code, dense in nested brackets, gives clear counters.
 
 The checkpoint keeps the LSTM's ``state_dict`` apart from the embedding and the head, so it loads
 into a bare ``nn.LSTM`` or an ``lstm_states.LayerwiseLSTM``; the vocabulary is stored with it.

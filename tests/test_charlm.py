@@ -138,3 +138,84 @@ def test_correlations_match_numpy():
     assert r[:2].tolist() == pytest.approx([1.0, -1.0], abs=1e-6)
     assert float(r[2]) == pytest.approx(np.corrcoef(values[:, 2], q)[0, 1], abs=1e-5)
     assert float(r[3]) == 0.0  # a constant unit
+
+
+# --- lstm_states.textviz: the text colouring and the explorer of notebook 05 ---
+
+def test_char_cells_and_text_grid():
+    from lstm_states.textviz import char_cells, text_grid
+
+    text = "ab\nc\n\nde"
+    assert char_cells(text).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [2, 0],
+                                         [3, 0], [3, 1]]
+    grid = text_grid(text, np.arange(8.0))
+    assert grid.shape == (4, 3)
+    assert grid[0].tolist() == [0, 1, 2] and grid[3, :2].tolist() == [6, 7]
+    assert np.isnan(grid[1, 2]) and np.isnan(grid[3, 2])
+    with pytest.raises(ValueError, match="one value per character"):
+        text_grid(text, np.zeros(3))
+
+
+def _small_states(text, hidden=6):
+    from lstm_states import capture
+
+    torch.manual_seed(0)
+    model = CharLM(hidden_size=hidden).eval()
+    with torch.no_grad():
+        return capture(model.lstm, model.embedding(encode(text))[:, None])
+
+
+def test_plot_colored_text_draws_every_visible_character():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lstm_states.textviz import plot_colored_text
+
+    text = "f(a, 'b')\n  [1]\n"
+    values = np.linspace(-1, 1, len(text))
+    image = plot_colored_text(text, values, title="t")
+    assert len(image.axes.texts) == len(text) - text.count(" ")
+    np.testing.assert_allclose(image.get_clim(), (-1, 1))
+    assert image.axes.get_title() == "t"
+    image.axes.figure.clear()
+
+
+def test_text_explorer_follows_the_slider_and_the_pickers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lstm_states.textviz import TextExplorer, char_cells, text_grid
+
+    text = "x = f([1, (2, 3)],\n    'a (')\n"
+    st = _small_states(text)
+    ex = TextExplorer(text, st, layer=0, unit=2, kind="c")
+    ex.slider.value = 12
+    row, col = char_cells(text)[12]
+    assert ex.text_cursor.get_xy() == (col - 0.5, row - 0.5)
+    assert all(list(line.get_xdata()) == [12, 12] for line in [*ex.heat_cursors, ex.trace_cursor])
+    heights = [bar.get_height() for bar in ex.gate_bars]
+    np.testing.assert_allclose(heights, st.gates[0, 0, :, 12, 0, 2].numpy(), rtol=1e-6)
+
+    ex.layer.value, ex.kind.value, ex.unit.value = 1, "h", 4
+    shown = np.ma.filled(ex.text_image.get_array(), np.nan)
+    np.testing.assert_allclose(shown, text_grid(text, st.h[1, 0, :, 0, 4].numpy()), rtol=1e-6)
+    np.testing.assert_allclose(ex.trace.get_ydata(), st.h[1, 0, :, 0, 4].numpy(), rtol=1e-6)
+    assert [m.get_visible() for m in ex.unit_markers] == [False, True]
+    # the gates follow the picked unit at the current step
+    np.testing.assert_allclose([bar.get_height() for bar in ex.gate_bars],
+                               st.gates[1, 0, :, 12, 0, 4].numpy(), rtol=1e-6)
+    ex.fig.clear()
+
+
+def test_text_explorer_says_no_clearly():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lstm_states.textviz import TextExplorer
+
+    text = "f(x)\n"
+    st = _small_states(text)
+    with pytest.raises(ValueError, match="5 steps but the text has 4"):
+        TextExplorer(text[:-1], st)
+    with pytest.raises(ValueError, match="kind"):
+        TextExplorer(text, st, kind="g")
