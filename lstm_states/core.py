@@ -183,51 +183,103 @@ def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
     return [getattr(lstm, n + sfx) for n in names]
 
 
-def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
+def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[Tensor] = None) -> Tensor:
     """Reverses each sequence within its own length; padding stays at the end. (T, B, *)."""
-    if lengths is None:
+    if lengths is None and out is None:
         return x.flip(0)
-    T = x.shape[0]
+    T, B = x.shape[0], x.shape[1]
     t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
-    lens = lengths.to(x.device)[None, :]  # (1, B)
+    lens = (torch.full((B,), T) if lengths is None else lengths).to(x.device)[None, :]  # (1, B)
     idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
-    idx = idx.view(T, x.shape[1], *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
-    return x.gather(0, idx.expand_as(x))
+    idx = idx.view(T, B, *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
+    return torch.gather(x, 0, idx.expand_as(x), out=out)
 
 
-def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params) -> Tuple[Tensor, Tensor, Tensor]:
+# Without autograd, ``capture`` computes a layer step by step (``_steps_in_place``) once the
+# per-step matrix product is big enough to outweigh the per-step Python overhead: there, doing
+# the LSTM's work once beats the fused kernel plus a batched replay of its gates (measured with
+# ``python -m lstm_states.bench``: B * H = 16384 took 0.7x the time of the kernel route,
+# B * H = 2048 took 1.3x). Tests set it to 0 or to a huge value to cover both routes.
+STEPWISE_MIN_BATCH_X_HIDDEN = 8192
+
+
+def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
+                   stepwise: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
     """One layer, one direction, in processing order (step 0 first).
 
     x: (T, B, I_l); h0: (B, H_out); c0: (B, H). Returns h (T, B, H_out), c (T, B, H),
-    gates (4, T, B, H).
+    gates (4, T, B, H). With ``out=(h, c, gates)`` (only without autograd) it writes into those
+    tensors instead of allocating new ones, step by step if ``stepwise``.
     """
-    T = x.shape[0]
+    if stepwise:
+        return _steps_in_place(x, h0, c0, params, out)
+    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
     # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
     h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, len(params) >= 4, 1, 0.0, False, False,
                          False)  # (T, B, H_out)
     w_ih, w_hh = params[0], params[1]
-    b_ih, b_hh = (params[2], params[3]) if len(params) >= 4 else (None, None)
-    h_prev = torch.cat([h0[None], h[:-1]])  # (T, B, H_out): h_{t-1}, with h_{-1} = h0
-    # [i, f, g, o] pre-activations = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
-    pre = F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)  # (T, B, 4H)
-    pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=-1)  # 4 x (T, B, H)
-    # i, f, o = σ(·); g = tanh(·)
-    gates = torch.stack([pre_i.sigmoid(), pre_f.sigmoid(), pre_g.tanh(), pre_o.sigmoid()])
-    i, f, g = gates[0], gates[1], gates[2]
-    ig = i * g  # (T, B, H)
-    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, a loop over t of one fused elementwise op
-    if torch.is_grad_enabled() and (ig.requires_grad or c0.requires_grad):
+    bias = params[2] + params[3] if len(params) >= 4 else None  # b_ih + b_hh: (4H,)
+    # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
+    z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)
+    z[:B].addmm_(h0, w_hh.t())  # + W_hh h_{-1}, with h_{-1} = h0
+    z[B:].addmm_(h[:-1].reshape((T - 1) * B, h.shape[-1]), w_hh.t())  # + W_hh h_{t-1}
+    z = z.view(T, B, 4, H)
+    if out is None:
+        # i, f, o = σ(z); g = tanh(z)
+        gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
+                             z[:, :, 3].sigmoid()])  # (4, T, B, H)
+        i, f, g = gates[0], gates[1], gates[2]
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t: a loop over t of one fused elementwise op
+        ig = i * g  # (T, B, H)
         cs, c_t = [], c0
         for t in range(T):
             c_t = torch.addcmul(ig[t], f[t], c_t)
             cs.append(c_t)
-        c = torch.stack(cs)  # (T, B, H)
-    else:
-        c = torch.empty_like(ig)
-        c_t = c0
-        for t in range(T):
-            c_t = torch.addcmul(ig[t], f[t], c_t, out=c[t])
-    return h, c, gates
+        return h, torch.stack(cs), gates
+    # the same, written into the caller's tensors (no autograd, fewer copies)
+    h_out, c, gates = out
+    h_out.copy_(h)
+    torch.sigmoid(z, out=gates.permute(1, 2, 0, 3))  # (T, B, 4, H) view of (4, T, B, H)
+    torch.tanh(z[:, :, 2], out=gates[2])
+    i, f, g = gates[0], gates[1], gates[2]
+    torch.mul(i, g, out=c)  # i_t ⊙ g_t, then c_t = f_t ⊙ c_{t-1} + (i_t ⊙ g_t) in place
+    c_t = c0
+    for t in range(T):
+        c_t = torch.addcmul(c[t], f[t], c_t, out=c[t])
+    return h_out, c, gates
+
+
+def _steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> Tuple[Tensor, Tensor, Tensor]:
+    """The LSTM equations step by step, written into ``out=(h, c, gates)``; no autograd.
+
+    This does the LSTM's work once (the fused kernel plus a replay of its gates does it twice),
+    with no per-step allocation, at the price of a few small operations per step.
+    """
+    h_out, c_out, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H)
+    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    w_ih, w_hh = params[0], params[1]
+    bias = params[2] + params[3] if len(params) >= 4 else None  # b_ih + b_hh: (4H,)
+    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
+    z = F.linear(x, w_ih, bias)  # W_ih x_t + b for every t at once: (T, B, 4H)
+    acts = gates.permute(1, 2, 0, 3)  # (T, B, 4, H) view: step t's four gates
+    i, f, g, o = gates  # 4 x (T, B, H)
+    o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
+    h_t, c_t = h0, c0
+    for t in range(T):
+        # z_t = W_ih x_t + b + W_hh h_{t-1}
+        z_t = z[t].addmm_(h_t, w_hh.t()).view(B, 4, H)
+        # i, f, o = σ(z_t); g = tanh(z_t)
+        torch.sigmoid(z_t, out=acts[t])
+        torch.tanh(z_t[:, 2], out=g[t])
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
+        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
+        if w_hr is None:
+            h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
+        else:
+            torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
+            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
+    return h_out, c_out, gates
 
 
 def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
@@ -276,11 +328,15 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         c0 = x.new_zeros(L * D, B, H)
     else:
         h0, c0 = (hx[0][:, None], hx[1][:, None]) if unbatched else hx  # (L*D, B, *)
-    mask = None
-    if lengths is not None:
-        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(x.device)  # (T, B)
-        mask = mask[..., None].to(x.dtype)  # (T, B, 1)
-
+    # without autograd, every state is written straight into its place in the result
+    in_place = not (torch.is_grad_enabled() and (
+        x.requires_grad or h0.requires_grad or c0.requires_grad
+        or any(p.requires_grad for p in lstm.parameters())))
+    if in_place:
+        h_all = x.new_empty(L, D, T, B, H_out)
+        c_all = x.new_empty(L, D, T, B, H)
+        g_all = x.new_empty(L, D, 4, T, B, H)
+    stepwise = in_place and B * H >= STEPWISE_MIN_BATCH_X_HIDDEN
     hs, cs, gs = [], [], []
     layer_in = x  # (T, B, I_l)
     with warnings.catch_warnings():
@@ -295,25 +351,37 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
             for d in range(D):
                 k = layer * D + d
                 params = _layer_params(lstm, layer, d)
-                seq = layer_in if d == 0 else _reverse_within_lengths(layer_in, lengths_for_flip)
-                h, c, g = _one_direction(seq, h0[k], c0[k], params)
-                if d == 1:  # back to input positions: index t is input position t
-                    h = _reverse_within_lengths(h, lengths_for_flip)
-                    c = _reverse_within_lengths(c, lengths_for_flip)
-                    g = _reverse_within_lengths(g.permute(1, 2, 0, 3), lengths_for_flip)
+                if d == 0:
+                    out = (h_all[layer, 0], c_all[layer, 0], g_all[layer, 0]) if in_place else None
+                    h, c, g = _one_direction(layer_in, h0[k], c0[k], params, out, stepwise)
+                else:  # run in processing order, then back to input positions
+                    seq = _reverse_within_lengths(layer_in, lengths_for_flip)
+                    tmp = (torch.empty_like(h_all[layer, 1]), torch.empty_like(c_all[layer, 1]),
+                           torch.empty_like(g_all[layer, 1])) if in_place else None
+                    h, c, g = _one_direction(seq, h0[k], c0[k], params, tmp, stepwise)
+                    out = (h_all[layer, 1], c_all[layer, 1],
+                           g_all[layer, 1].permute(1, 2, 0, 3)) if in_place else (None,) * 3
+                    h = _reverse_within_lengths(h, lengths_for_flip, out[0])
+                    c = _reverse_within_lengths(c, lengths_for_flip, out[1])
+                    g = _reverse_within_lengths(g.permute(1, 2, 0, 3), lengths_for_flip, out[2])
                     g = g.permute(2, 0, 1, 3)  # (T, B, 4, H) -> (4, T, B, H)
-                if mask is not None:  # zero past each sequence's end
-                    h, c, g = h * mask, c * mask, g * mask
                 h_dirs.append(h)
                 c_dirs.append(c)
                 g_dirs.append(g)
-            hs.append(torch.stack(h_dirs))  # (D, T, B, H_out)
-            cs.append(torch.stack(c_dirs))  # (D, T, B, H)
-            gs.append(torch.stack(g_dirs))  # (D, 4, T, B, H)
-            layer_in = torch.cat(h_dirs, dim=-1)  # (T, B, D*H_out)
-    h_all = torch.stack(hs)  # (L, D, T, B, H_out)
-    c_all = torch.stack(cs)  # (L, D, T, B, H)
-    g_all = torch.stack(gs)  # (L, D, 4, T, B, H)
+            if not in_place:
+                hs.append(torch.stack(h_dirs))  # (D, T, B, H_out)
+                cs.append(torch.stack(c_dirs))  # (D, T, B, H)
+                gs.append(torch.stack(g_dirs))  # (D, 4, T, B, H)
+            layer_in = h_dirs[0] if D == 1 else torch.cat(h_dirs, dim=-1)  # (T, B, D*H_out)
+    if not in_place:
+        h_all = torch.stack(hs)  # (L, D, T, B, H_out)
+        c_all = torch.stack(cs)  # (L, D, T, B, H)
+        g_all = torch.stack(gs)  # (L, D, 4, T, B, H)
+    top = layer_in  # (T, B, D*H_out)
+    if lengths is not None:  # zero past each sequence's end
+        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(x.device, x.dtype)  # (T, B)
+        mask = mask[..., None]  # (T, B, 1)
+        h_all, c_all, g_all, top = h_all * mask, c_all * mask, g_all * mask, top * mask
 
     # 2. the final state of each direction: the last valid step forward, step 0 in reverse
     if lengths is None:
@@ -330,7 +398,6 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     c_n = torch.stack(finals_c, dim=1).reshape(L * D, B, H)
 
     # 3. output in the caller's layout
-    top = layer_in  # (T, B, D*H_out)
     if lengths is not None:
         output = _repack_like(top, lengths, input)
     elif unbatched:

@@ -8,8 +8,16 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import LayerwiseLSTM, LSTMStates, capture, memory_bytes
+from lstm_states import LayerwiseLSTM, LSTMStates, capture, core, memory_bytes
 from tests.helpers import cell_reference
+
+
+@pytest.fixture(autouse=True)
+def _restore_grad_mode():
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
+
 
 CONFIGS = [
     dict(num_layers=1),
@@ -57,11 +65,23 @@ def test_output_h_n_c_n_match_nn_lstm(kw, dtype):
     assert st.gates.shape == (L, D, 4, 6, 3, lstm.hidden_size)
 
 
+# capture's three code paths: differentiable; in place from the fused kernel; in place step by step
+ROUTES = ["autograd", "in_place", "stepwise"]
+
+
+def use_route(route, monkeypatch):
+    torch.set_grad_enabled(route == "autograd")  # restored by _restore_grad_mode
+    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+
+
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_every_state_matches_independent_loop(kw):
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_state_matches_independent_loop(kw, route, monkeypatch):
+    use_route(route, monkeypatch)
     lstm = make(**kw)
     x = batch_input(lstm)
     st = capture(lstm, x)
+    assert st.h.requires_grad == (route == "autograd")
     h, c, g = cell_reference(lstm, x.transpose(0, 1) if lstm.batch_first else x)
     torch.testing.assert_close(st.h, h)
     torch.testing.assert_close(st.c, c)
@@ -114,7 +134,9 @@ def test_gates_satisfy_the_lstm_equations(kw):
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_packed_sequence_unequal_lengths(kw):
+@pytest.mark.parametrize("route", ROUTES)
+def test_packed_sequence_unequal_lengths(kw, route, monkeypatch):
+    use_route(route, monkeypatch)
     lstm = make(**kw)
     bf = lstm.batch_first
     x = batch_input(lstm, T=7, B=4)
@@ -146,7 +168,9 @@ def test_packed_sorted_and_equal_lengths():
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_hx_given(kw):
+@pytest.mark.parametrize("route", ROUTES)
+def test_hx_given(kw, route, monkeypatch):
+    use_route(route, monkeypatch)
     lstm = make(**kw)
     x = batch_input(lstm)
     D = 2 if lstm.bidirectional else 1

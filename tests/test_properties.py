@@ -3,13 +3,16 @@
 CI loads the "ci" profile (tests/conftest.py): at least 200 examples per test.
 """
 
+from unittest.mock import patch
+
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from lstm_states import capture
+from lstm_states import capture, core
 from tests.helpers import cell_reference
 
 
@@ -59,10 +62,12 @@ def unwrap(out):
     return out.data if isinstance(out, PackedSequence) else out
 
 
-@given(lstm_cases())
-def test_capture_matches_nn_lstm(case):
+@pytest.mark.parametrize("stepwise", [False, True], ids=["kernel", "stepwise"])
+@given(case=lstm_cases())
+def test_capture_matches_nn_lstm(stepwise, case):
     lstm, x, hx = build(case)
-    with torch.no_grad():
+    threshold = 0 if stepwise else 10**9  # which of capture's no-autograd routes runs
+    with torch.no_grad(), patch.object(core, "STEPWISE_MIN_BATCH_X_HIDDEN", threshold):
         ref_out, (ref_h, ref_c) = lstm(x, hx)
         st_ = capture(lstm, x, hx)
     torch.testing.assert_close(unwrap(st_.output), unwrap(ref_out))

@@ -241,6 +241,8 @@ def test_each_lstm_is_computed_once(monkeypatch):
         return real_lstm(*a, **k)
 
     monkeypatch.setattr(rnn, "_VF", VF())
+    # capture's fused-kernel route (its step-by-step route does not call torch.lstm at all)
+    monkeypatch.setattr(lstm_states.core, "STEPWISE_MIN_BATCH_X_HIDDEN", 10**9)
     model = make_model()
     batch = make_batch()
     with torch.no_grad():
