@@ -11,7 +11,9 @@ LSTM kernel one layer (and one direction) at a time, with the module's own param
 output is that layer's h_t for every t. Since h_{t-1} is then known for every t, all four gates
 come out of one batched matrix product, and c_t out of the elementwise recurrence
 c_t = f_t * c_{t-1} + i_t * g_t. Nothing is copied out of the module: gradients reach its
-parameters, and the module is never changed.
+parameters, and the module is never changed. Without autograd every state is written straight
+into its place in the result, and when a step's matrix product is large (B * H >= 8192) the
+layer is computed step by step instead, which does the LSTM's work once rather than twice.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
