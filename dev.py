@@ -55,7 +55,8 @@ def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     if what == "lab":
         py = setup("requirements.txt")
-        os.execv(str(py), [str(py), "-m", "jupyterlab", "notebooks/", *sys.argv[2:]])
+        extra = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        os.execv(str(py), [str(py), "-m", "jupyterlab", "notebooks/", *extra, *sys.argv[2:]])
     elif what == "test":
         py = setup("requirements-test.txt")
         run(py, "-m", "ruff", "check", ".")
