@@ -197,7 +197,7 @@ def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[
     return torch.gather(x, 0, idx.expand_as(x), out=out)
 
 
-# Without autograd, ``capture`` computes a layer step by step (``_steps_in_place``) once the
+# Without autograd, on CPU, ``capture`` computes a layer step by step (``_steps_in_place``) once the
 # per-step matrix product is big enough to outweigh the per-step Python overhead: there, doing
 # the LSTM's work once beats the fused kernel plus a batched replay of its gates (measured with
 # ``python -m lstm_states.bench``: B * H = 16384 took 0.7x the time of the kernel route,
@@ -338,7 +338,8 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         h_all = x.new_empty(L, D, T, B, H_out)
         c_all = x.new_empty(L, D, T, B, H)
         g_all = x.new_empty(L, D, 4, T, B, H)
-    stepwise = in_place and B * H >= STEPWISE_MIN_BATCH_X_HIDDEN
+    # (measured on CPU; on a GPU a per-step loop would be launch-bound, so the kernel route)
+    stepwise = in_place and x.device.type == "cpu" and B * H >= STEPWISE_MIN_BATCH_X_HIDDEN
     hs, cs, gs = [], [], []
     layer_in = x  # (T, B, I_l)
     with warnings.catch_warnings():
