@@ -185,6 +185,13 @@ def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
     return [getattr(lstm, n + sfx) for n in names]
 
 
+def _unpack(params):
+    """(w_ih, w_hh, b_ih + b_hh or None, w_hr or None) from ``_layer_params``' list."""
+    bias = params[2] + params[3] if len(params) >= 4 else None  # (4H,)
+    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
+    return params[0], params[1], bias, w_hr
+
+
 def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[Tensor] = None) -> Tensor:
     """Reverses each sequence within its own length; padding stays at the end. (T, B, *)."""
     if lengths is None and out is None:
@@ -216,11 +223,10 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     if stepwise:
         return _steps_in_place(x, h0, c0, params, out)
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    w_ih, w_hh, bias, _ = _unpack(params)
     # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
-    h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, len(params) >= 4, 1, 0.0, False, False,
+    h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, bias is not None, 1, 0.0, False, False,
                          False)  # (T, B, H_out)
-    w_ih, w_hh = params[0], params[1]
-    bias = params[2] + params[3] if len(params) >= 4 else None  # b_ih + b_hh: (4H,)
     # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
     z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)
     z[:B].addmm_(h0, w_hh.t())  # + W_hh h_{-1}, with h_{-1} = h0
@@ -259,9 +265,7 @@ def _steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> Tuple[Ten
     """
     h_out, c_out, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H)
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh = params[0], params[1]
-    bias = params[2] + params[3] if len(params) >= 4 else None  # b_ih + b_hh: (4H,)
-    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
+    w_ih, w_hh, bias, w_hr = _unpack(params)
     z = F.linear(x, w_ih, bias)  # W_ih x_t + b for every t at once: (T, B, 4H)
     acts = gates.permute(1, 2, 0, 3)  # (T, B, 4, H) view: step t's four gates
     i, f, g, o = gates  # 4 x (T, B, H)
