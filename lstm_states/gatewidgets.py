@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 
 from .core import LSTMStates
 from .gateplots import plot_step, set_step
+from .widgets import _box, _freeze_layout, time_step_controls
 
 __all__ = ["GateStepViewer"]
 
@@ -39,15 +40,10 @@ class GateStepViewer:
             self.fig = plt.figure(figsize=(10, 3.4), layout="constrained")
         self.fig.suptitle(f"layer {layer}, direction {direction}, batch item {batch}")
         self.axes = plot_step(self.gates, self.c, self.h, 0, fig=self.fig)
-        self.fig.canvas.header_visible = False  # no "Figure N" line above the plot
-        # lay out once, then freeze: a new title at each step must not move the axes
-        self.fig.get_layout_engine().execute(self.fig)
-        self.fig.set_layout_engine("none")
-        self.slider = widgets.IntSlider(value=0, min=0, max=last, description="time step")
-        self.play = widgets.Play(value=0, min=0, max=last, interval=interval_ms)
-        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        _freeze_layout(self.fig)  # a new title at each step must not move the axes
+        self.play, self.slider = time_step_controls(last + 1, interval_ms)
         self.slider.observe(self._show, names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.play, self.slider]), self.fig.canvas])
+        self.widget = _box(widgets.HBox([self.play, self.slider]), self.fig)
 
     def _show(self, change) -> None:
         set_step(self.axes, self.gates, self.c, self.h, change["new"])

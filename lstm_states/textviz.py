@@ -22,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
+from .widgets import _box, _freeze_layout, time_step_controls
+
 __all__ = ["char_cells", "text_grid", "plot_colored_text", "TextExplorer"]
 
 NEWLINE_GLYPH = "\u00b6"  # the pilcrow, drawn where a line ends (the model reads "\n" there)
@@ -191,13 +193,9 @@ class TextExplorer:
         self.gate_axes.set_ylabel("gate value")
         self._show_unit_titles(layer, kind, unit)
         self._show_gate_title(0, layer, unit)
-        # lay out once, then freeze: new titles at each step must not move the axes
-        self.fig.get_layout_engine().execute(self.fig)
-        self.fig.set_layout_engine("none")
+        _freeze_layout(self.fig)  # new titles at each step must not move the axes
 
-        self.slider = widgets.IntSlider(value=0, min=0, max=T - 1, description="time step")
-        self.play = widgets.Play(value=0, min=0, max=T - 1, interval=interval_ms)
-        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        self.play, self.slider = time_step_controls(T, interval_ms)
         self.layer = widgets.Dropdown(options=[(f"layer {k}", k) for k in range(L)], value=layer,
                                       description="layer")
         self.kind = widgets.ToggleButtons(options=["c", "h"], value=kind, description="state")
@@ -205,12 +203,8 @@ class TextExplorer:
         self.slider.observe(self._on_step, names="value")
         for control in (self.layer, self.kind, self.unit):
             control.observe(self._on_unit, names="value")
-        children = [widgets.HBox([self.play, self.slider]),
-                    widgets.HBox([self.layer, self.kind, self.unit])]
-        if isinstance(self.fig.canvas, widgets.DOMWidget):
-            self.fig.canvas.header_visible = False  # no "Figure N" line above the plot
-            children.append(self.fig.canvas)
-        self.widget = widgets.VBox(children)
+        self.widget = _box([widgets.HBox([self.play, self.slider]),
+                            widgets.HBox([self.layer, self.kind, self.unit])], self.fig)
 
     # --- what is shown ---
     def _values(self, layer: int, kind: str, unit: int) -> np.ndarray:

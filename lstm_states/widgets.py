@@ -23,12 +23,30 @@ __all__ = ["StateExplorer", "ReturnsExplorer"]
 
 
 def _box(controls, fig) -> widgets.VBox:
-    """VBox of the controls above the figure's canvas when it is a widget (ipympl)."""
-    children = [controls]
+    """VBox of the controls (a widget, or a list of rows) above the figure's canvas when it is
+    a widget (ipympl)."""
+    children = list(controls) if isinstance(controls, (list, tuple)) else [controls]
     if isinstance(fig.canvas, widgets.DOMWidget):
         fig.canvas.header_visible = False  # no "Figure N" line above the plot
         children.append(fig.canvas)
     return widgets.VBox(children)
+
+
+def _freeze_layout(fig) -> None:
+    """Lays the figure out once, then keeps it: new titles at each step must not move the axes."""
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine("none")
+
+
+def time_step_controls(num_steps: int, interval_ms: int = 300):
+    """A Play button and an ``IntSlider(description="time step")`` over 0..num_steps-1, linked
+    in the browser. Returns (play, slider)."""
+    slider = widgets.IntSlider(value=0, min=0, max=num_steps - 1, step=1,
+                               description="time step", continuous_update=True)
+    play = widgets.Play(value=0, min=0, max=num_steps - 1, step=1, interval=interval_ms,
+                        description="play")
+    widgets.jslink((play, "value"), (slider, "value"))
+    return play, slider
 
 
 class StateExplorer:
@@ -84,15 +102,8 @@ class StateExplorer:
                 where += ", " + ("forward", "reverse")[direction] + " direction"
             title = f"Every layer's h_t and c_t ({where})"
         self.fig.suptitle(title)
-        # lay out once, then freeze: moving the slider must not re-run the layout
-        self.fig.get_layout_engine().execute(self.fig)
-        self.fig.set_layout_engine("none")
-
-        self.slider = widgets.IntSlider(value=0, min=0, max=T - 1, step=1,
-                                        description="time step", continuous_update=True)
-        self.play = widgets.Play(value=0, min=0, max=T - 1, step=1, interval=300,
-                                 description="play")
-        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        _freeze_layout(self.fig)  # moving the slider must not re-run the layout
+        self.play, self.slider = time_step_controls(T, interval_ms=300)
         self.slider.observe(self._on_step, names="value")
         self.widget = _box(widgets.HBox([self.play, self.slider]), self.fig)
 
