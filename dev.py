@@ -10,6 +10,7 @@ from PyTorch's CPU index. Set LSTM_STATES_TORCH_INDEX to use another index (e.g.
 """
 
 import os
+import platform
 import subprocess
 import sys
 import venv
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TORCH = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TRITON = "triton==3.6.0"
 
 
 def venv_python() -> Path:
@@ -59,6 +61,11 @@ def main() -> None:
         os.execv(str(py), [str(py), "-m", "jupyterlab", "notebooks/", *extra, *sys.argv[2:]])
     elif what == "test":
         py = setup("requirements-test.txt")
+        # tests/test_triton.py runs capture's GPU kernel on the CPU with Triton's interpreter;
+        # CUDA builds of torch bring Triton with them, the CPU build does not
+        has_triton = subprocess.run([str(py), "-c", "import triton"], capture_output=True).returncode == 0
+        if not has_triton and platform.system() == "Linux" and platform.machine() == "x86_64":
+            run(py, "-m", "pip", "install", TRITON, check=False)  # if it fails, those tests skip
         run(py, "-m", "ruff", "check", ".")
         sys.exit(run(py, "-m", "pytest", *sys.argv[2:], check=False))
     else:

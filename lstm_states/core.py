@@ -14,6 +14,8 @@ c_t = f_t * c_{t-1} + i_t * g_t. Nothing is copied out of the module: gradients 
 parameters, and the module is never changed. Without autograd every state is written straight
 into its place in the result, and when a step's matrix product is large (B * H >= 8192) the
 layer is computed step by step instead, which does the LSTM's work once rather than twice.
+On a GPU (float32, Triton installed, no autograd) the activations and the c_t recurrence run
+in one kernel per layer (``_triton.py``) instead of T small launches.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
@@ -30,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from . import _triton
 
 __all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes"]
 
@@ -247,6 +251,10 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     # the same, written into the caller's tensors (no autograd, fewer copies)
     h_out, c, gates = out
     h_out.copy_(h)
+    if _triton.available(z) and c.is_contiguous() and gates.is_contiguous():
+        # on a GPU: every step's activations and c_t in one kernel, not T launches
+        _triton.gates_and_cells(z, c0.contiguous(), gates, c)
+        return h_out, c, gates
     torch.sigmoid(z, out=gates.permute(1, 2, 0, 3))  # (T, B, 4, H) view of (4, T, B, H)
     torch.tanh(z[:, :, 2], out=gates[2])
     i, f, g = gates[0], gates[1], gates[2]

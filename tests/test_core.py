@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import LayerwiseLSTM, LSTMStates, capture, core, memory_bytes
+from lstm_states import LayerwiseLSTM, LSTMStates, _triton, capture, core, memory_bytes
 from tests.helpers import cell_reference
 
 
@@ -381,3 +381,29 @@ def test_cuda_matches_nn_lstm(kw):
     torch.testing.assert_close(st.c.cpu(), cpu.c, atol=1e-4, rtol=1e-4)
     st.c.sum().backward()
     assert x.grad is not None
+
+
+@cuda
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_inference_route_matches_nn_lstm(kw, dtype, monkeypatch):
+    # without autograd: states written in place; in float32 with Triton, gates and c_t come from
+    # one kernel per layer and direction (lstm_states/_triton.py), else from the addcmul loop
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    calls = []
+    kernel = _triton.gates_and_cells
+    monkeypatch.setattr(_triton, "gates_and_cells", lambda *args: calls.append(1) or kernel(*args))
+    lstm = make(dtype=dtype, **kw).cuda()
+    x = batch_input(lstm, T=40, B=5, dtype=dtype).cuda()
+    tol = dict(atol=1e-4, rtol=1e-4) if dtype == torch.float32 else {}
+    with torch.no_grad():
+        st = assert_matches_lstm(lstm, x, **tol)
+    kernel_used = _triton.triton is not None and dtype == torch.float32
+    assert len(calls) == (lstm.num_layers * (1 + lstm.bidirectional) if kernel_used else 0)
+    ref = copy.deepcopy(lstm).cpu().double()
+    x_ref = x.cpu().double()
+    h, c, g = cell_reference(ref, x_ref.transpose(0, 1) if lstm.batch_first else x_ref)
+    torch.testing.assert_close(st.h.cpu().double(), h, **tol)
+    torch.testing.assert_close(st.c.cpu().double(), c, **tol)
+    torch.testing.assert_close(st.gates.cpu().double(), g, **tol)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Every check that needs a GPU, as one run on a machine with CUDA, PyTorch and Triton installed
+# (nothing is installed here; the package is used from the checkout):
+#
+#     bash tools/gpu_check.sh            # logs in $OUT if set, else in ./gpu-check/
+#
+# 1. the CUDA tests (TF32 off inside them) and the rest of the package's unit/property tests,
+# 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, LSTMCell loop, same run),
+# 3. a profile of one capture call per configuration: where the GPU time goes.
+# CI never has a GPU; there these tests skip.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-check}
+mkdir -p "$out"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 CI=true
+py=${PYTHON:-python3}
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  "$py" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
+} 2>&1 | tee "$out/gpu.txt"
+
+# addopts cleared: nbval and the notebooks are not needed here (and not installed)
+timeout 300 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
+  tests/test_core.py tests/test_triton.py tests/test_record.py tests/test_properties.py \
+  2>&1 | tee "$out/tests.txt"
+tests=${PIPESTATUS[0]}
+
+timeout 200 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
+bench=${PIPESTATUS[0]}
+
+timeout 100 "$py" - <<'EOF' 2>&1 | tee "$out/profile.txt"
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from lstm_states import capture
+from lstm_states.bench import CONFIGS
+
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+for T, B, I, H, L in CONFIGS:
+    lstm = nn.LSTM(I, H, num_layers=L).cuda().eval()
+    x = torch.randn(T, B, I, device="cuda")
+    with torch.inference_mode():
+        for _ in range(3):
+            capture(lstm, x)
+            lstm(x)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            capture(lstm, x)
+            torch.cuda.synchronize()
+            lstm(x)
+            torch.cuda.synchronize()
+    print(f"== (T, B, I, H, L) = {(T, B, I, H, L)}: one capture call, then one nn.LSTM call")
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
+EOF
+
+echo "tests exit $tests, bench exit $bench" | tee -a "$out/gpu.txt"
+[ "$tests" = 0 ] && [ "$bench" = 0 ]
