@@ -1,8 +1,8 @@
 """lstm_states: every layer's hidden state, cell state and gates at every step of an nn.LSTM.
 
-Plotting helpers live in ``lstm_states.plots`` / ``lstm_states.gateplots`` (matplotlib) and the
-JupyterLab widgets in ``lstm_states.widgets`` / ``lstm_states.gatewidgets`` (ipywidgets); they
-are not imported here, so the core runs without Jupyter.
+Plotting helpers live in ``lstm_states.plots`` / ``gateplots`` / ``textviz`` (matplotlib) and
+the JupyterLab widgets in ``lstm_states.widgets`` (ipywidgets); they are not imported here, so
+the core runs without Jupyter.
 """
 
 from .core import LayerwiseLSTM, LSTMStates, capture, memory_bytes

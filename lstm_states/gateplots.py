@@ -60,7 +60,7 @@ def gate_heatmap(gates, ax: Optional[Axes] = None, title: str = "gates") -> Axes
 
 
 def state_lines(c, h, ax: Optional[Axes] = None, ylim: Optional[Tuple[float, float]] = None,
-                title: str = "cell and hidden state") -> Axes:
+                title: str = "cell and hidden state", legend: bool = True) -> Axes:
     """c_t and h_t of one step against the hidden unit index.
 
     Args:
@@ -69,6 +69,7 @@ def state_lines(c, h, ax: Optional[Axes] = None, ylim: Optional[Tuple[float, flo
         ax: where to draw; a new figure's Axes if None.
         ylim: fixed y range, so that the axes do not jump when the data change.
         title: the Axes title.
+        legend: whether to draw the legend.
 
     Returns:
         The Axes; ``ax.lines[0]`` is c, ``ax.lines[1]`` is h.
@@ -82,8 +83,9 @@ def state_lines(c, h, ax: Optional[Axes] = None, ylim: Optional[Tuple[float, flo
         ax.set_ylim(*ylim)
     ax.set_xlabel("hidden unit")
     ax.set_ylabel("value")
-    ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(loc="upper right", fontsize=8)
     return ax
 
 

@@ -206,7 +206,8 @@ def plot_state_heatmaps(states, batch_index: int = 0, direction: int = 0,
 
 
 def plot_states_at_step(states, t: int, batch_index: int = 0, direction: int = 0, axes=None):
-    """Every layer's h_t and c_t at one step t, as values per unit.
+    """Every layer's c_t and h_t at one step t, as values per unit (``gateplots.state_lines``
+    on each layer).
 
     Args:
         states: an ``LSTMStates`` (or anything with ``.h`` and ``.c``, see
@@ -216,14 +217,16 @@ def plot_states_at_step(states, t: int, batch_index: int = 0, direction: int = 0
         axes: L Axes, one per layer; a new figure if None.
 
     Returns:
-        The (L,) array of Axes. ``axes[l].lines[0]`` is layer l's h_t (y: H_out values),
-        ``axes[l].lines[1]`` its c_t (y: H values). The y-limits cover every step, so that moving
-        t never rescales the axes.
+        The (L,) array of Axes. ``axes[l].lines[0]`` is layer l's c_t (y: H values),
+        ``axes[l].lines[1]`` its h_t (y: H_out values). The y-limits cover every step, so that
+        moving t never rescales the axes.
     """
     import matplotlib.pyplot as plt
     import numpy as np
 
-    h, c = _select(states, batch_index, direction)
+    from .gateplots import state_lines
+
+    h, c = _select(states, batch_index, direction)  # (L, T, H_out), (L, T, H)
     L, T = h.shape[0], h.shape[1]
     if not 0 <= t < T:
         raise ValueError(f"t must be in 0..{T - 1}, got {t}")
@@ -235,14 +238,8 @@ def plot_states_at_step(states, t: int, batch_index: int = 0, direction: int = 0
     high = max(float(h.max()), float(c.max()))
     pad = 0.05 * (high - low) + 1e-6
     for layer in range(L):
-        ax = axes[layer]
-        ax.axhline(0, color="0.8", linewidth=0.8, zorder=0)
-        ax.plot(np.arange(h.shape[2]), h[layer, t], "o-", color="C0", label="h_t")
-        ax.plot(np.arange(c.shape[2]), c[layer, t], "s--", color="C1", label="c_t")
-        ax.set_ylim(low - pad, high + pad)
-        ax.set_title(f"layer {layer} at t = {t}", fontsize=10)
-        ax.set_ylabel("value")
-        ax.set_xlabel("unit" if layer == L - 1 else "")
-        ax.set_xticks(range(c.shape[2]))
-    axes[0].legend(loc="upper right", fontsize=8)
+        state_lines(c[layer, t], h[layer, t], ax=axes[layer], ylim=(low - pad, high + pad),
+                    title=f"layer {layer} at t = {t}", legend=layer == 0)
+        axes[layer].set_xlabel("hidden unit" if layer == L - 1 else "")
+        axes[layer].set_xticks(range(c.shape[2]))
     return axes

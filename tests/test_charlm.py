@@ -140,7 +140,7 @@ def test_correlations_match_numpy():
     assert float(r[3]) == 0.0  # a constant unit
 
 
-# --- lstm_states.textviz: the text colouring and the explorer of notebook 05 ---
+# --- lstm_states.textviz (the text colouring) and widgets.TextExplorer (notebook 05) ---
 
 def test_char_cells_and_text_grid():
     from lstm_states.textviz import char_cells, text_grid
@@ -184,7 +184,8 @@ def test_text_explorer_follows_the_slider_and_the_pickers():
     import matplotlib
 
     matplotlib.use("Agg")
-    from lstm_states.textviz import TextExplorer, char_cells, text_grid
+    from lstm_states.textviz import char_cells, text_grid
+    from lstm_states.widgets import TextExplorer
 
     text = "x = f([1, (2, 3)],\n    'a (')\n"
     st = _small_states(text)
@@ -211,7 +212,7 @@ def test_text_explorer_says_no_clearly():
     import matplotlib
 
     matplotlib.use("Agg")
-    from lstm_states.textviz import TextExplorer
+    from lstm_states.widgets import TextExplorer
 
     text = "f(x)\n"
     st = _small_states(text)

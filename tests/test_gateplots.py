@@ -95,7 +95,7 @@ def ipympl_backend():
 # ipympl's toolbar, made outside a kernel, trips a traitlets deprecation warning
 @pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
 def test_viewer_follows_its_slider(ipympl_backend):
-    from lstm_states.gatewidgets import GateStepViewer
+    from lstm_states.widgets import GateStepViewer
 
     st = small_states(proj_size=2)
     viewer = GateStepViewer(st, layer=1, batch=1)

@@ -161,15 +161,16 @@ def test_states_at_step_lines():
     st = _states(3, proj_size=2)
     axes = plot_states_at_step(st, 6, batch_index=1)
     for layer, ax in enumerate(axes):
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), st.c[layer, 0, 6, 1].numpy())
         np.testing.assert_allclose(ax.lines[1].get_ydata(), st.h[layer, 0, 6, 1].numpy())
-        np.testing.assert_allclose(ax.lines[2].get_ydata(), st.c[layer, 0, 6, 1].numpy())
-        assert len(ax.lines[1].get_xdata()) == 2 and len(ax.lines[2].get_xdata()) == 5
+        assert len(ax.lines[0].get_xdata()) == 5 and len(ax.lines[1].get_xdata()) == 2
         assert ax.get_title() == f"layer {layer} at t = 6"
         lo, hi = ax.get_ylim()
         assert lo <= float(min(st.h.min(), st.c.min())) and hi >= float(max(st.h.max(),
                                                                             st.c.max()))
-    assert axes[-1].get_xlabel() == "unit"
+    assert axes[-1].get_xlabel() == "hidden unit"
     assert axes[0].get_ylabel() == "value"
+    assert axes[0].get_legend() is not None and axes[1].get_legend() is None  # one legend
 
 
 def test_bad_selection_is_refused():
@@ -283,3 +284,16 @@ def test_returns_explorer_symbols_agree_with_numbers(bf):
     for name, shape in ex.shapes.items():
         symbols = _LAYOUTS[name][int(bf)].strip("()").split(", ")
         assert tuple(sizes[s] for s in symbols) == shape
+
+
+def test_only_the_widgets_module_imports_ipywidgets():
+    # the core, record and the plotting functions work without Jupyter; a fresh interpreter
+    # shows what each import pulls in
+    import subprocess
+    import sys
+
+    code = ("import sys, lstm_states, lstm_states.plots, lstm_states.gateplots, "
+            "lstm_states.textviz, lstm_states.bench, lstm_states.charlm; "
+            "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
+            "import lstm_states.widgets; assert 'ipywidgets' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
