@@ -9,6 +9,8 @@ Only float32 on CUDA, and only with Triton installed (it comes with CUDA builds 
 ``available`` says whether a tensor can take this route, else ``core`` runs its loop.
 """
 
+import contextlib
+
 import torch
 from torch import Tensor
 
@@ -86,4 +88,6 @@ def gates_and_cells(z: Tensor, c0: Tensor, gates: Tensor, c: Tensor) -> None:
         if not t.is_contiguous():
             raise ValueError(f"gates_and_cells needs contiguous tensors; {name} is not")
     block = min(MAX_BLOCK, triton.next_power_of_2(H))
-    _gates_and_cells[(B, triton.cdiv(H, block))](z, c0, gates, c, T, B, H, BLOCK=block)
+    with torch.cuda.device(z.device) if z.is_cuda else contextlib.nullcontext():
+        # (Triton launches on the current device, which need not be the tensors' one)
+        _gates_and_cells[(B, triton.cdiv(H, block))](z, c0, gates, c, T, B, H, BLOCK=block)

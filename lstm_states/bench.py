@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from . import _triton
 from .core import capture
 
 CONFIGS = [(100, 32, 32, 64, 2), (200, 32, 64, 128, 2), (500, 64, 128, 256, 2), (200, 16, 64, 128, 4)]
@@ -90,6 +91,10 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = False
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} threads, float32, inference")
+    if device.type == "cuda":
+        route = ("one Triton kernel per layer" if _triton.triton is not None
+                 else "a loop of T launches per layer (Triton not installed)")
+        print(f"capture's gates and c_t: {route}")
     rows = [(cfg, bench(*cfg, device, args.repeat)) for cfg in tqdm(CONFIGS, desc="configs")]
     print(f"{'(T, B, I, H, L)':<24}{'nn.LSTM ms':>12}{'capture ms':>12}{'LSTMCell ms':>13}"
           f"{'capture x':>11}{'LSTMCell x':>12}")
