@@ -1,9 +1,9 @@
 """One GPU kernel for a layer's gates and cell states, for ``capture``'s CUDA route (no autograd).
 
-Given the pre-activations ``z`` of every step (one batched matrix product, see ``core``), what
-is left is elementwise along each (b, j) but sequential in t. As separate PyTorch ops that is T
-kernel launches per layer, which on a GPU costs more than the LSTM itself; here one launch walks
-t inside the kernel, each program owning a block of hidden units of one batch row.
+Given the pre-activations of every step (matrix products over all steps at once, see ``core``),
+what is left is elementwise along each (b, j) but sequential in t. As separate PyTorch ops that
+is T kernel launches per layer, which on a GPU costs more than the LSTM itself; here one launch
+walks t inside the kernel, each program owning a block of hidden units of one batch row.
 
 Only float32 on CUDA, and only with Triton installed (it comes with CUDA builds of PyTorch);
 ``available`` says whether a tensor can take this route, else ``core`` runs its loop.
@@ -41,53 +41,52 @@ if triton is not None:
         return tl.where(x < 0, -y, y)
 
     @triton.jit
-    def _gates_and_cells(z_ptr, c0_ptr, gates_ptr, c_ptr, T, B, H, BLOCK: tl.constexpr):
-        # z (T, B, 4, H), c0 (B, H), gates (4, T, B, H), c (T, B, H), all contiguous.
-        # Program (b, k) owns positions j = k*BLOCK ... k*BLOCK + BLOCK-1 of batch row b, for all t.
-        # Offsets in 64 bits: 4 * T * B * H can pass 2**31 elements.
+    def _gates_and_cells(gates_ptr, c0_ptr, c_ptr, T, B, H, BLOCK: tl.constexpr):
+        # gates (4, T, B, H): pre-activations in, activations out (in place); c0 (B, H);
+        # c (T, B, H); all contiguous. Program (b, k) owns hidden units k*BLOCK ...
+        # k*BLOCK + BLOCK-1 of batch row b, for every t. Offsets in 64 bits: 4 * T * B * H can
+        # pass 2**31 elements.
         b = tl.program_id(0).to(tl.int64)
         j = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
         mask = j < H
         n = b * H + j  # offset of [b, j] in (B, H)
-        z_n = b * 4 * H + j  # offset of z[0, b, 0, j]
         c = tl.load(c0_ptr + n, mask=mask)
         t = tl.full((), 0, tl.int64)
         N = (t + B) * H  # B * H
-        TN = T * N  # T * B * H
+        TN = T * N  # T * B * H: from one gate to the next
         while t < T:  # (a while loop: Triton's CPU interpreter, which the tests use, runs it)
-            z_t = z_ptr + t * 4 * N + z_n
+            i_t = gates_ptr + t * N + n  # &gates[0, t, b, j]
             # i, f, o = σ(z); g = tanh(z)
-            i = _sigmoid(tl.load(z_t, mask=mask))
-            f = _sigmoid(tl.load(z_t + H, mask=mask))
-            g = _tanh(tl.load(z_t + 2 * H, mask=mask))
-            o = _sigmoid(tl.load(z_t + 3 * H, mask=mask))
+            i = _sigmoid(tl.load(i_t, mask=mask))
+            f = _sigmoid(tl.load(i_t + TN, mask=mask))
+            g = _tanh(tl.load(i_t + 2 * TN, mask=mask))
+            o = _sigmoid(tl.load(i_t + 3 * TN, mask=mask))
             # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
             c = f * c + i * g
-            out = t * N + n  # offset of [t, b, j] in (T, B, H)
-            tl.store(gates_ptr + out, i, mask=mask)
-            tl.store(gates_ptr + TN + out, f, mask=mask)
-            tl.store(gates_ptr + 2 * TN + out, g, mask=mask)
-            tl.store(gates_ptr + 3 * TN + out, o, mask=mask)
-            tl.store(c_ptr + out, c, mask=mask)
+            tl.store(i_t, i, mask=mask)
+            tl.store(i_t + TN, f, mask=mask)
+            tl.store(i_t + 2 * TN, g, mask=mask)
+            tl.store(i_t + 3 * TN, o, mask=mask)
+            tl.store(c_ptr + t * N + n, c, mask=mask)
             t += 1
 
 
-def available(z: Tensor) -> bool:
-    """Whether ``gates_and_cells`` can take ``z``: Triton installed, float32, on CUDA."""
-    return triton is not None and z.is_cuda and z.dtype == torch.float32
+def available(gates: Tensor) -> bool:
+    """Whether ``gates_and_cells`` can take ``gates``: Triton installed, float32, on CUDA."""
+    return triton is not None and gates.is_cuda and gates.dtype == torch.float32
 
 
-def gates_and_cells(z: Tensor, c0: Tensor, gates: Tensor, c: Tensor) -> None:
-    """Writes every step's gates and cell state into ``gates`` and ``c``.
+def gates_and_cells(gates: Tensor, c0: Tensor, c: Tensor) -> None:
+    """Activates every step's gates in place and writes every step's cell state into ``c``.
 
-    z: (T, B, 4, H) pre-activations [i, f, g, o]; c0: (B, H); gates: (4, T, B, H) after their
-    activations; c: (T, B, H). All contiguous, same device and dtype.
+    gates: (4, T, B, H) pre-activations [i, f, g, o] in, activations out; c0: (B, H);
+    c: (T, B, H). All contiguous, same device and dtype.
     """
-    T, B, _, H = z.shape
-    for name, t in (("z", z), ("c0", c0), ("gates", gates), ("c", c)):
+    _, T, B, H = gates.shape
+    for name, t in (("gates", gates), ("c0", c0), ("c", c)):
         if not t.is_contiguous():
             raise ValueError(f"gates_and_cells needs contiguous tensors; {name} is not")
     block = min(MAX_BLOCK, triton.next_power_of_2(H))
-    with torch.cuda.device(z.device) if z.is_cuda else contextlib.nullcontext():
+    with torch.cuda.device(gates.device) if gates.is_cuda else contextlib.nullcontext():
         # (Triton launches on the current device, which need not be the tensors' one)
-        _gates_and_cells[(B, triton.cdiv(H, block))](z, c0, gates, c, T, B, H, BLOCK=block)
+        _gates_and_cells[(B, triton.cdiv(H, block))](gates, c0, c, T, B, H, BLOCK=block)

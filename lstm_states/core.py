@@ -231,12 +231,12 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
     h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, bias is not None, 1, 0.0, False, False,
                          False)  # (T, B, H_out)
-    # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
-    z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)
-    z[:B].addmm_(h0, w_hh.t())  # + W_hh h_{-1}, with h_{-1} = h0
-    z[B:].addmm_(h[:-1].reshape((T - 1) * B, h.shape[-1]), w_hh.t())  # + W_hh h_{t-1}
-    z = z.view(T, B, 4, H)
     if out is None:
+        # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
+        z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)
+        z[:B].addmm_(h0, w_hh.t())  # + W_hh h_{-1}, with h_{-1} = h0
+        z[B:].addmm_(h[:-1].reshape((T - 1) * B, h.shape[-1]), w_hh.t())  # + W_hh h_{t-1}
+        z = z.view(T, B, 4, H)
         # i, f, o = σ(z); g = tanh(z)
         gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
                              z[:, :, 3].sigmoid()])  # (4, T, B, H)
@@ -248,15 +248,30 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
             c_t = torch.addcmul(ig[t], f[t], c_t)
             cs.append(c_t)
         return h, torch.stack(cs), gates
-    # the same, written into the caller's tensors (no autograd, fewer copies)
-    h_out, c, gates = out
+    # the same, written into the caller's tensors (no autograd): each gate's pre-activation is
+    # computed straight into its place in ``gates`` and activated there (no temporary, no
+    # strided writes)
+    h_out, c, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H), contiguous
     h_out.copy_(h)
-    if _triton.available(z) and c.is_contiguous() and gates.is_contiguous():
+    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
+    h_prev = torch.cat([h0[None], h[:-1]]).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
+    for k in range(4):
+        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
+        z_k = gates[k].view(T * B, H)
+        # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
+        if bias is None:
+            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
+        else:
+            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
+        z_k.addmm_(h_prev, w_hh[rows].t())
+    if _triton.available(gates) and c.is_contiguous():
         # on a GPU: every step's activations and c_t in one kernel, not T launches
-        _triton.gates_and_cells(z, c0.contiguous(), gates, c)
+        _triton.gates_and_cells(gates, c0.contiguous(), c)
         return h_out, c, gates
-    torch.sigmoid(z, out=gates.permute(1, 2, 0, 3))  # (T, B, 4, H) view of (4, T, B, H)
-    torch.tanh(z[:, :, 2], out=gates[2])
+    # i, f, o = σ(z); g = tanh(z)
+    torch.sigmoid_(gates[:2])
+    torch.tanh_(gates[2])
+    torch.sigmoid_(gates[3])
     i, f, g = gates[0], gates[1], gates[2]
     torch.mul(i, g, out=c)  # i_t ⊙ g_t, then c_t = f_t ⊙ c_{t-1} + (i_t ⊙ g_t) in place
     c_t = c0
