@@ -3,10 +3,10 @@
     python -m lstm_states.bench                 # CPU
     python -m lstm_states.bench --device cuda   # GPU (TF32 switched off)
 
-For each configuration (T, B, I, H, L) it prints the best-of-N time of a plain nn.LSTM forward,
-of ``capture`` (every layer's h, c and gates) and of a straightforward nn.LSTMCell loop that also
-collects every h and c, with the ratios to nn.LSTM and their geometric means. Inference mode
-(no autograd), eval mode, float32.
+For each configuration (T, B, I, H, L) it prints the best-of-N time (the three taking turns) of
+a plain nn.LSTM forward, of ``capture`` (every layer's h, c and gates) and of a straightforward
+nn.LSTMCell loop that also collects every h and c, with the ratios to nn.LSTM and their
+geometric means. Inference mode (no autograd), eval mode, float32.
 """
 
 import argparse
@@ -42,18 +42,22 @@ def cell_loop(cells, x):
     return torch.stack(hs), torch.stack(cs)
 
 
-def timeit(fn, device, repeat):
-    """Best wall time of ``repeat`` calls after one warm-up call, in seconds."""
-    fn()
-    best = math.inf
-    for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+def timeit(fns, device, repeat):
+    """Best wall time of each of ``fns`` over ``repeat`` rounds, in seconds, after one warm-up
+    call each. The functions take turns within each round, so that a slow spell of the machine
+    hits all of them alike rather than whichever ran during it."""
+    for fn in fns:
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+    best = [math.inf] * len(fns)
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best[k] = min(best[k], time.perf_counter() - start)
     return best
 
 
@@ -72,16 +76,15 @@ def bench(T, B, I, H, L, device, repeat):
         torch.testing.assert_close(st.output, lstm(x)[0], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(st.h[:, 0], h, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(st.c[:, 0], c, atol=1e-4, rtol=1e-4)
-        t_lstm = timeit(lambda: lstm(x), device, repeat)
-        t_capture = timeit(lambda: capture(lstm, x), device, repeat)
-        t_cell = timeit(lambda: cell_loop(cells, x), device, repeat)
+        t_lstm, t_capture, t_cell = timeit(
+            [lambda: lstm(x), lambda: capture(lstm, x), lambda: cell_loop(cells, x)], device, repeat)
     return t_lstm, t_capture, t_cell
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement")
+    parser.add_argument("--repeat", type=int, default=7, help="timed rounds (each times all three)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda":

@@ -253,17 +253,11 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     # strided writes)
     h_out, c, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H), contiguous
     h_out.copy_(h)
-    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
+    _input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k
     h_prev = torch.cat([h0[None], h[:-1]]).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
     for k in range(4):
-        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
-        z_k = gates[k].view(T * B, H)
         # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
-        if bias is None:
-            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
-        else:
-            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
-        z_k.addmm_(h_prev, w_hh[rows].t())
+        gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
     if _triton.available(gates) and c.is_contiguous():
         # on a GPU: every step's activations and c_t in one kernel, not T launches
         _triton.gates_and_cells(gates, c0.contiguous(), c)
@@ -280,6 +274,23 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     return h_out, c, gates
 
 
+def _input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates: Tensor) -> None:
+    """Writes W_ih,k x_t + b_k into ``gates[k, t]`` for every gate k and step t; no autograd.
+
+    x: (T, B, I_l); w_ih: (4H, I_l); bias: (4H,) or None; gates: (4, T, B, H), contiguous.
+    One matrix product per gate straight into its place (no (T, B, 4H) temporary).
+    """
+    T, B, H = gates.shape[1:]
+    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
+    for k in range(4):
+        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
+        z_k = gates[k].view(T * B, H)
+        if bias is None:
+            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
+        else:
+            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
+
+
 def _steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> Tuple[Tensor, Tensor, Tensor]:
     """The LSTM equations step by step, written into ``out=(h, c, gates)``; no autograd.
 
@@ -289,17 +300,18 @@ def _steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> Tuple[Ten
     h_out, c_out, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H)
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
     w_ih, w_hh, bias, w_hr = _unpack(params)
-    z = F.linear(x, w_ih, bias)  # W_ih x_t + b for every t at once: (T, B, 4H)
-    acts = gates.permute(1, 2, 0, 3)  # (T, B, 4, H) view: step t's four gates
+    _input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
+    w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
     i, f, g, o = gates  # 4 x (T, B, H)
     o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
     h_t, c_t = h0, c0
     for t in range(T):
-        # z_t = W_ih x_t + b + W_hh h_{t-1}
-        z_t = z[t].addmm_(h_t, w_hh.t()).view(B, 4, H)
-        # i, f, o = σ(z_t); g = tanh(z_t)
-        torch.sigmoid(z_t, out=acts[t])
-        torch.tanh(z_t[:, 2], out=g[t])
+        # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
+        gates[:, t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
+        # i, f, o = σ(z_t); g = tanh(z_t), in place
+        torch.sigmoid_(gates[:2, t])
+        torch.tanh_(g[t])
+        torch.sigmoid_(o[t])
         # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
         # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
