@@ -29,3 +29,26 @@ def test_stored_outputs_come_from_one_clean_run(path):
     assert sum("assert" in "".join(c["source"]) for c in code) >= 3
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     assert "widgets" not in nb["metadata"], "widget state stored: regenerate with tools/run_notebooks.py"
+
+
+def test_exec_notebook_runs_cells_in_order_and_stops_at_an_error(tmp_path):
+    # tools/exec_notebook.py: how tools/gpu_check.sh runs notebook 04 where there is no kernel
+    import subprocess
+    import sys
+
+    def notebook(*sources):
+        cells = [{"cell_type": "code", "source": s, "metadata": {}, "outputs": [],
+                  "execution_count": None} for s in sources]
+        path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
+        path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                    "nbformat_minor": 5}))
+        return str(path)
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "exec_notebook.py"
+    good = notebook("%matplotlib widget\nx = 2", "print('x is', x * 21)")
+    bad = notebook("print('first')", "raise ValueError('boom')", "print('never')")
+    ok = subprocess.run([sys.executable, tool, good], capture_output=True, text=True)
+    assert ok.returncode == 0 and "x is 42" in ok.stdout
+    fail = subprocess.run([sys.executable, tool, bad], capture_output=True, text=True)
+    assert fail.returncode == 1 and "first" in fail.stdout and "never" not in fail.stdout
+    assert "ValueError: boom" in fail.stderr

@@ -6,7 +6,8 @@
 #
 # 1. the CUDA tests (TF32 off inside them) and the rest of the package's unit/property tests,
 # 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, LSTMCell loop, same run),
-# 3. a profile of one capture call per configuration: where the GPU time goes.
+# 3. notebook 04's code cells (its GPU cells run only where there is a GPU),
+# 4. a profile of one capture call per configuration: where the GPU time goes.
 # CI never has a GPU; there these tests skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,11 @@ tests=${PIPESTATUS[0]}
 
 timeout 200 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
+
+# notebook 04's GPU cells (flatten_parameters on cuDNN), without Jupyter (none is installed there)
+MPLBACKEND=Agg timeout 120 "$py" tools/exec_notebook.py notebooks/04_flatten_parameters.ipynb \
+  2>&1 | tee "$out/notebook04.txt"
+nb04=${PIPESTATUS[0]}
 
 timeout 100 "$py" - <<'EOF' 2>&1 | tee "$out/profile.txt"
 import torch
@@ -55,5 +61,5 @@ for T, B, I, H, L in CONFIGS:
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
 EOF
 
-echo "tests exit $tests, bench exit $bench" | tee -a "$out/gpu.txt"
-[ "$tests" = 0 ] && [ "$bench" = 0 ]
+echo "tests exit $tests, bench exit $bench, notebook 04 exit $nb04" | tee -a "$out/gpu.txt"
+[ "$tests" = 0 ] && [ "$bench" = 0 ] && [ "$nb04" = 0 ]
