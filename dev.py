@@ -36,6 +36,11 @@ def setup(requirements: str) -> Path:
     if sys.version_info < (3, 10):
         sys.exit("lstm-states needs Python 3.10 or newer")
     if not venv_python().exists():
+        try:
+            import ensurepip  # noqa: F401  (venv needs it to put pip in .venv)
+        except ImportError:
+            sys.exit("this Python cannot create virtual environments with pip (no ensurepip);"
+                     " on Debian/Ubuntu: sudo apt-get install python3-venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
     py = venv_python()
     probe = subprocess.run([str(py), "-c", f"import torch, sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH[7:]}')"],
@@ -44,10 +49,15 @@ def setup(requirements: str) -> Path:
         index = os.environ.get("LSTM_STATES_TORCH_INDEX")
         # a local wheel (pip's find-links) first: no network, no CUDA build; its dependencies
         # then come from the usual index (torch itself is already satisfied)
-        if not index and run(py, "-m", "pip", "install", "--no-index", "--no-deps", TORCH,
-                             check=False) == 0:
+        local = not index and subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", TORCH],
+            capture_output=True, cwd=ROOT).returncode == 0
+        if local:
+            print(f"{TORCH} from a local wheel", flush=True)
             run(py, "-m", "pip", "install", TORCH)
         else:
+            if not index:
+                print(f"no local wheel of {TORCH}: taking the CPU build from {CPU_INDEX}", flush=True)
             run(py, "-m", "pip", "install", TORCH, "--index-url", index or CPU_INDEX)
     run(py, "-m", "pip", "install", "-r", requirements, "-e", ".")
     return py

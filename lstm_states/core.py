@@ -12,8 +12,9 @@ output is that layer's h_t for every t. Since h_{t-1} is then known for every t,
 come out of one batched matrix product, and c_t out of the elementwise recurrence
 c_t = f_t * c_{t-1} + i_t * g_t. Nothing is copied out of the module: gradients reach its
 parameters, and the module is never changed. Without autograd every state is written straight
-into its place in the result, and when a step's matrix product is large (B * H >= 8192) the
-layer is computed step by step instead, which does the LSTM's work once rather than twice.
+into its place in the result, and on CPU, when a step's matrix product is large
+(B * H >= 8192), the layer is computed step by step instead, which does the LSTM's work once
+rather than twice.
 On a GPU (float32, Triton installed, no autograd) the activations and the c_t recurrence run
 in one kernel per layer (``_triton.py``) instead of T small launches.
 
@@ -158,8 +159,10 @@ def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor) -> N
     if hx is None:
         return
     if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
-        raise TypeError("hx must be a pair of tensors (h_0, c_0), as for nn.LSTM, got"
-                        f" {type(hx).__name__}")
+        got = type(hx).__name__
+        if isinstance(hx, (tuple, list)):
+            got += f" of {len(hx)}: ({', '.join(type(t).__name__ for t in hx)})"
+        raise TypeError(f"hx must be a pair of tensors (h_0, c_0), as for nn.LSTM; got a {got}")
     h_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
     rows = lstm.num_layers * (2 if lstm.bidirectional else 1)
     for name, t, size in (("h_0", hx[0], h_out), ("c_0", hx[1], lstm.hidden_size)):
@@ -210,9 +213,10 @@ def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[
 
 # Without autograd, on CPU, ``capture`` computes a layer step by step (``_steps_in_place``) once the
 # per-step matrix product is big enough to outweigh the per-step Python overhead: there, doing
-# the LSTM's work once beats the fused kernel plus a batched replay of its gates (measured with
-# ``python -m lstm_states.bench``: B * H = 16384 took 0.7x the time of the kernel route,
-# B * H = 2048 took 1.3x). Tests set it to 0 or to a huge value to cover both routes.
+# the LSTM's work once beats the fused kernel plus a batched replay of its gates. Measured by
+# timing ``capture`` with this set to 0 and to 10**9 in turns on the 2-core CI machine:
+# B * H = 16384 took 0.7x the time of the kernel route, 8192 0.8x, 4096 about 1x, 2048 1.3x.
+# Tests set it to 0 or to a huge value to cover both routes.
 STEPWISE_MIN_BATCH_X_HIDDEN = 8192
 
 
@@ -340,8 +344,9 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         (L, D, 4, T, B, H).
 
     Dropout: in eval mode (or with dropout=0) the result is exact. In training mode with
-    ``dropout > 0``, nn.LSTM's random masks cannot be reproduced; capture draws its own
-    (``F.dropout`` with the same p on each layer's input but the first, as nn.LSTM does) and
+    ``dropout > 0``, capture draws its own masks (``F.dropout`` with the same p on each layer's
+    input but the first, as nn.LSTM does; on CPU, from the same random state, they come out as
+    nn.LSTM's own, but nothing in PyTorch promises that, and on CUDA cuDNN draws differently) and
     every returned tensor, ``output`` included, is consistent with those masks.
     """
     _check_module(lstm)
@@ -388,7 +393,7 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
         for layer in range(L):
             if layer > 0 and lstm.dropout > 0 and lstm.training:
-                layer_in = F.dropout(layer_in, lstm.dropout, training=True)
+                layer_in = _dropout(layer_in, lstm.dropout, lengths, input)
             h_dirs, c_dirs, g_dirs = [], [], []
             for d in range(D):
                 k = layer * D + d
@@ -423,7 +428,15 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     if lengths is not None:  # zero past each sequence's end
         mask = (torch.arange(T)[:, None] < lengths[None, :]).to(x.device, x.dtype)  # (T, B)
         mask = mask[..., None]  # (T, B, 1)
-        h_all, c_all, g_all, top = h_all * mask, c_all * mask, g_all * mask, top * mask
+        if in_place:  # no second copy of everything
+            for states in (h_all, c_all, g_all):
+                states.mul_(mask)
+            if D == 2:  # (with one direction top is a view of h_all, masked above)
+                top.mul_(mask)
+        else:
+            h_all, c_all, g_all, top = h_all * mask, c_all * mask, g_all * mask, top * mask
+    elif in_place and D == 1:
+        top = top.clone()  # a view of h_all: the output must not share h's memory, as in nn.LSTM
 
     # 2. the final state of each direction: the last valid step forward, step 0 in reverse
     if lengths is None:
@@ -448,6 +461,18 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         output = top.transpose(0, 1) if lstm.batch_first else top
     return LSTMStates(output=output, h_n=h_n, c_n=c_n, h=h_all, c=c_all, gates=g_all,
                       lengths=lengths, batch_first=lstm.batch_first)
+
+
+def _dropout(x: Tensor, p: float, lengths: Optional[Tensor], input) -> Tensor:
+    """Dropout on a layer's input, drawn as nn.LSTM's CPU kernel draws it: one ``F.dropout`` on
+    the (T, B, D*H_out) input of each layer but the first, on the packed data for packed input.
+    (So on CPU, with the same random state, the masks are nn.LSTM's own; PyTorch does not
+    promise that, and cuDNN draws its masks its own way.)"""
+    if lengths is None:
+        return F.dropout(x, p, training=True)
+    packed = _repack_like(x, lengths, input)
+    dropped = packed._replace(data=F.dropout(packed.data, p, training=True))
+    return pad_packed_sequence(dropped, total_length=x.shape[0])[0]  # (T, B, D*H_out)
 
 
 def _repack_like(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:

@@ -11,11 +11,13 @@ Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = p
 How it works. Inside the block each selected nn.LSTM gets an instance attribute ``forward``
 (so ``nn.Module.__call__``, and with it every user hook, still runs) that calls
 ``capture(module, input, hx)`` once and returns ``(output, (h_n, c_n))`` built from that one
-computation, as nn.LSTM's forward would (an ``LayerwiseLSTM`` keeps returning its LSTMStates).
-Gradients reach the module's own parameters through it. In training mode with dropout > 0 the
-rule is capture's: capture draws its own dropout masks and the returned output is consistent
-with the recorded states. On leaving the block, normally or through an exception, the attribute
-is deleted: the modules are exactly as before and later calls are plain nn.LSTM calls.
+computation, as nn.LSTM's forward would (copies, so that a model changing them in place leaves
+the recording alone; an ``LayerwiseLSTM`` keeps returning its LSTMStates). Gradients reach the
+module's own parameters through it. In training mode with dropout > 0 the rule is capture's:
+capture draws the dropout masks itself (on CPU, from the same random state, the very masks
+nn.LSTM would draw) and the returned output is consistent with the recorded states. On
+leaving the block, normally or through an exception, the attribute is deleted: the modules are
+exactly as before and later calls are plain nn.LSTM calls.
 
 Choices:
 - Names are the qualified names of ``model.named_modules()`` ("encoder.lstm"); the model itself,
@@ -200,7 +202,14 @@ class _RecordingForward:
             recording._append(name, states)
         if self.returns_states:
             return states
-        return states.output, (states.h_n, states.c_n)
+        # the caller gets tensors of its own, as from nn.LSTM: a model that changes them in place
+        # (out += x) leaves the recording as the LSTM computed it
+        output = states.output
+        if isinstance(output, PackedSequence):
+            output = output._replace(data=output.data.clone())
+        else:
+            output = output.clone()
+        return output, (states.h_n.clone(), states.c_n.clone())
 
 
 def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:

@@ -33,6 +33,8 @@ def char_cells(text: str) -> np.ndarray:
 
 def text_grid(text: str, values) -> np.ndarray:
     """values (T,) placed on the text's (lines, columns) grid; NaN where there is no character."""
+    if not text:
+        raise ValueError("text is empty: there is nothing to colour")
     values = np.asarray(values, dtype=float)
     if values.shape != (len(text),):
         raise ValueError(f"need one value per character: {len(text)}, got shape {values.shape}")

@@ -307,8 +307,8 @@ class TextExplorer:
 
     Args:
         text: the T characters the LSTM read.
-        states: an ``LSTMStates`` for that text, batch of one: ``.h`` (L, 1, T, 1, H), ``.c``,
-            ``.gates`` (L, 1, 4, T, 1, H).
+        states: an ``LSTMStates`` for that text, batch of one, one direction, no proj_size:
+            ``.h`` (L, 1, T, 1, H), ``.c``, ``.gates`` (L, 1, 4, T, 1, H).
         layer, unit, kind: what to show first; kind is "c" or "h".
         quantity: optional (name, (T,) values) drawn under the unit's trace.
         interval_ms: Play's time between steps.
@@ -332,8 +332,15 @@ class TextExplorer:
         if states.h.shape[2] != len(text):
             raise ValueError(f"states have {states.h.shape[2]} steps but the text has"
                              f" {len(text)} characters")
+        if states.h.shape[-1] != states.c.shape[-1]:
+            raise ValueError("TextExplorer needs an LSTM without proj_size: with a projection,"
+                             " h's units are not c's and the gates' units")
         if kind not in ("c", "h"):
             raise ValueError(f"kind must be 'c' or 'h', got {kind!r}")
+        if not 0 <= layer < states.h.shape[0]:
+            raise ValueError(f"layer must be in 0..{states.h.shape[0] - 1}, got {layer}")
+        if not 0 <= unit < states.c.shape[-1]:
+            raise ValueError(f"unit must be in 0..{states.c.shape[-1] - 1}, got {unit}")
         self.text = text
         self.h = states.h[:, 0, :, 0].detach().cpu().float().numpy()  # (L, T, H)
         self.c = states.c[:, 0, :, 0].detach().cpu().float().numpy()  # (L, T, H)

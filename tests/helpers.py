@@ -4,12 +4,24 @@ import torch
 from torch import nn
 
 
-def cell_reference(lstm: nn.LSTM, x: torch.Tensor):
+def cell_reference(lstm: nn.LSTM, x: torch.Tensor, hx=None, lengths=None):
     """Every layer's h, c and gates by a plain per-step loop over the module's weights.
 
     Independent of lstm_states: written from the equations in nn.LSTM's documentation.
-    x: (T, B, I), time-major, eval mode, no hx. Returns h (L, D, T, B, H_out), c, gates (L, D, 4, T, B, H).
+    x: (T, B, I), time-major, padded; eval mode. hx: optional (h_0, c_0) shaped
+    (L*D, B, H_out), (L*D, B, H). lengths: optional per-sequence lengths (B,); each sequence is
+    then run on its own first lengths[b] steps and its states are zero past its end.
+    Returns h (L, D, T, B, H_out), c (L, D, T, B, H), gates (L, D, 4, T, B, H).
     """
+    if lengths is not None:  # one sequence at a time, on its own steps only
+        T = x.shape[0]
+        per_b = []
+        for b, n in enumerate(int(v) for v in lengths):
+            hx_b = None if hx is None else (hx[0][:, b:b + 1], hx[1][:, b:b + 1])
+            states = cell_reference(lstm, x[:n, b:b + 1], hx_b)
+            per_b.append([torch.cat([s, s.new_zeros(*s.shape[:-3], T - n, *s.shape[-2:])], -3)
+                          for s in states])  # zeros past the end along T
+        return tuple(torch.cat([p[k] for p in per_b], dim=-2) for k in range(3))  # along B
     T, B, _ = x.shape
     D = 2 if lstm.bidirectional else 1
     H = lstm.hidden_size
@@ -22,7 +34,10 @@ def cell_reference(lstm: nn.LSTM, x: torch.Tensor):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             w_ih, w_hh = getattr(lstm, "weight_ih" + sfx), getattr(lstm, "weight_hh" + sfx)
             b = (getattr(lstm, "bias_ih" + sfx) + getattr(lstm, "bias_hh" + sfx)) if lstm.bias else 0
-            h_t, c_t = x.new_zeros(B, H_out), x.new_zeros(B, H)
+            if hx is None:
+                h_t, c_t = x.new_zeros(B, H_out), x.new_zeros(B, H)
+            else:
+                h_t, c_t = hx[0][layer * D + d], hx[1][layer * D + d]
             steps = range(T) if d == 0 else range(T - 1, -1, -1)
             h_seq, c_seq, g_seq = [None] * T, [None] * T, [None] * T
             for t in steps:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_states import LayerwiseLSTM
+from lstm_states import LayerwiseLSTM, capture
 from lstm_states.charlm import (
     CHECKPOINT,
     VOCAB,
@@ -154,6 +154,8 @@ def test_char_cells_and_text_grid():
     assert np.isnan(grid[1, 2]) and np.isnan(grid[3, 2])
     with pytest.raises(ValueError, match="one value per character"):
         text_grid(text, np.zeros(3))
+    with pytest.raises(ValueError, match="empty"):
+        text_grid("", [])
 
 
 def _small_states(text, hidden=6):
@@ -220,3 +222,12 @@ def test_text_explorer_says_no_clearly():
         TextExplorer(text[:-1], st)
     with pytest.raises(ValueError, match="kind"):
         TextExplorer(text, st, kind="g")
+    with pytest.raises(ValueError, match=r"unit must be in 0\.\.5, got 6"):
+        TextExplorer(text, st, unit=6)
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1, got 2"):
+        TextExplorer(text, st, layer=2)
+    projected = nn.LSTM(3, 6, num_layers=2, proj_size=2)
+    with torch.no_grad():
+        st_proj = capture(projected, torch.randn(len(text), 1, 3))
+    with pytest.raises(ValueError, match="proj_size"):
+        TextExplorer(text, st_proj)

@@ -211,6 +211,40 @@ def test_gradients_equal_nn_lstm(kw):
         torch.testing.assert_close(p.grad, ref[n], msg=n)
 
 
+@pytest.mark.parametrize("needs_grad", ["input", "h_0", "c_0"])
+def test_frozen_lstm_still_gives_gradients_to_what_requires_them(needs_grad):
+    # parameters frozen (requires_grad=False): capture must still take the autograd route when
+    # the input or hx requires grad, and give the same gradients as nn.LSTM
+    lstm = make(num_layers=2, bidirectional=True).requires_grad_(False)
+    grads = []
+    for fn in (lstm, lambda *a: tuple(capture(lstm, *a))):
+        torch.manual_seed(3)
+        x = batch_input(lstm)
+        hx = (torch.randn(4, 3, 7, dtype=torch.float64), torch.randn(4, 3, 7, dtype=torch.float64))
+        leaf = {"input": x, "h_0": hx[0], "c_0": hx[1]}[needs_grad].requires_grad_()
+        out, (h_n, c_n) = fn(x, hx)
+        (out.sin().sum() + h_n.sum() + (c_n ** 2).sum()).backward()
+        grads.append(leaf.grad)
+    assert grads[1] is not None and grads[1].abs().sum() > 0
+    torch.testing.assert_close(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("route", ["kernel", "stepwise"])
+@pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
+def test_output_shares_no_memory_with_the_states(layout, route, monkeypatch):
+    # nn.LSTM's output is its own tensor: changing it in place (out += x in a residual model)
+    # must not change the captured states
+    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+    lstm = make(num_layers=2, batch_first=layout == "batch_first")
+    x = batch_input(lstm)[:, 0] if layout == "unbatched" else batch_input(lstm)
+    with torch.no_grad():
+        st = capture(lstm, x)
+        states = [st.h.clone(), st.c.clone(), st.gates.clone(), st.h_n.clone(), st.c_n.clone()]
+        st.output.add_(1.0)
+    for before, after in zip(states, [st.h, st.c, st.gates, st.h_n, st.c_n], strict=True):
+        torch.testing.assert_close(after, before)
+
+
 def test_gradients_through_intermediate_states_reach_parameters():
     lstm = make(num_layers=2)
     x = batch_input(lstm).requires_grad_()
@@ -243,17 +277,62 @@ def test_float32_long_sequence_c_matches():
 # ---------------------------------------------------------------------------- dropout
 
 
-def test_dropout_training_states_consistent_with_output():
-    lstm = make(num_layers=3, dropout=0.5).train()
+DROPOUT_CONFIGS = [
+    dict(num_layers=3),
+    dict(num_layers=2, bidirectional=True),
+    dict(num_layers=2, proj_size=3, batch_first=True),
+    dict(num_layers=3, bidirectional=True, packed=True),
+]
+
+
+@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
+@pytest.mark.parametrize("kw", DROPOUT_CONFIGS, ids=str)
+def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route, monkeypatch):
+    # capture draws F.dropout as nn.LSTM's CPU kernel draws its masks (same shapes, same order,
+    # packed data for packed input): from the same random state, training-mode results match
+    kw = dict(kw)
+    packed = kw.pop("packed", False)
+    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+    lstm = make(dropout=0.5, **kw).train()
     x = batch_input(lstm)
-    torch.manual_seed(1)
-    st = capture(lstm, x)
-    torch.manual_seed(1)
-    st2 = capture(lstm, x)
-    torch.testing.assert_close(st.h, st2.h)  # same seed, same masks
-    torch.testing.assert_close(st.output, st.h[-1, 0])  # output is the top layer's h
-    torch.testing.assert_close(st.h_n, st.h[:, 0, -1])
-    assert not torch.allclose(st.h[1:], capture(lstm.eval(), x).h[1:])  # masks were applied
+    if packed:
+        x = pack_padded_sequence(x, torch.tensor([6, 2, 4]), enforce_sorted=False)
+    with torch.set_grad_enabled(route == "autograd"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        torch.manual_seed(7)
+        ref_out, (ref_h, ref_c) = lstm(x)
+        torch.manual_seed(7)
+        st = capture(lstm, x)
+    if packed:
+        ref_out, out = ref_out.data, st.output.data
+    else:
+        out = st.output
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close(st.h_n, ref_h)
+    torch.testing.assert_close(st.c_n, ref_c)
+    with torch.no_grad():
+        eval_h = capture(lstm.eval(), x).h
+    assert not torch.allclose(st.h[1:], eval_h[1:])  # the masks were applied
+    torch.testing.assert_close(st.h[0], eval_h[0])  # and not to the first layer's input
+
+
+def test_dropout_is_one_draw_per_layer_but_the_first(monkeypatch):
+    # what the test above relies on, without relying on the random generator: L - 1 calls of
+    # F.dropout with p, on each upper layer's whole input (T, B, D*H_out), in layer order
+    calls = []
+    dropout = core.F.dropout
+
+    def spy(x, p, training):
+        calls.append((tuple(x.shape), p, training))
+        return dropout(x, p, training=training)
+
+    monkeypatch.setattr(core.F, "dropout", spy)
+    lstm = make(num_layers=3, dropout=0.25, bidirectional=True, proj_size=2).train()
+    capture(lstm, batch_input(lstm, T=6, B=3))
+    assert calls == [((6, 3, 4), 0.25, True)] * 2
+    calls.clear()
+    capture(lstm.eval(), batch_input(lstm))
+    assert calls == []
 
 
 def test_dropout_one_zeroes_every_layer_input_but_the_first():

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_states import capture, core
 from tests.helpers import cell_reference
@@ -81,16 +81,30 @@ def test_capture_matches_nn_lstm(stepwise, case):
     assert st_.gates.shape == (L, D, 4, T, B, lstm.hidden_size)
 
 
-@given(lstm_cases())
-def test_full_length_states_match_an_independent_loop(case):
-    kw, dtype, kind, *rest = case
-    lstm, x, _ = build((kw, torch.float64, "batched", *rest[:3], False, rest[-1]))
+@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
+@given(case=lstm_cases())
+def test_every_state_matches_an_independent_loop(route, case):
+    # h, c and gates of every layer, direction and step (packed: zero past each end), in float64
+    kw, dtype, kind, T, B, lengths, with_hx, seed = case
+    lstm, x, hx = build((kw, torch.float64, kind, T, B, lengths, with_hx, seed))
+    threshold = 0 if route == "stepwise" else 10**9
+    with torch.set_grad_enabled(route == "autograd"), \
+            patch.object(core, "STEPWISE_MIN_BATCH_X_HIDDEN", threshold):
+        st_ = capture(lstm, x, hx)
+    # the reference's input: time-major, batched, padded
+    lens = None
+    if kind == "packed":
+        xs, lens = pad_packed_sequence(x)  # caller's batch order, as capture's states
+    elif kind == "unbatched":
+        xs = x[:, None]
+        hx = None if hx is None else (hx[0][:, None], hx[1][:, None])
+    else:
+        xs = x.transpose(0, 1) if lstm.batch_first else x
     with torch.no_grad():
-        st_ = capture(lstm, x)
-        h, c, g = cell_reference(lstm, x.transpose(0, 1) if lstm.batch_first else x)
-    torch.testing.assert_close(st_.h, h)
-    torch.testing.assert_close(st_.c, c)
-    torch.testing.assert_close(st_.gates, g)
+        h, c, g = cell_reference(lstm, xs, hx, lens)
+    torch.testing.assert_close(st_.h.detach(), h)
+    torch.testing.assert_close(st_.c.detach(), c)
+    torch.testing.assert_close(st_.gates.detach(), g)
 
 
 @given(lstm_cases())

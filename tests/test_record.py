@@ -275,6 +275,20 @@ def test_train_mode_follows_capture_dropout_rule():
         assert_close(model_with_capture(model, *batch), out)
 
 
+def test_train_mode_on_cpu_gives_the_plain_models_output():
+    # capture draws its dropout masks as nn.LSTM's CPU kernel does: from the same random state
+    # the recorded model computes exactly what the plain one does, in training mode too
+    model = make_model().train()
+    assert model.encoder.lstm.dropout > 0
+    batch = make_batch()
+    torch.manual_seed(5)
+    plain = model(*batch)
+    with record(model):
+        torch.manual_seed(5)
+        recorded = model(*batch)
+    assert_close(recorded, plain)
+
+
 def model_with_capture(model, *batch):
     """The model with every nn.LSTM call replaced by capture, by hand, for comparison."""
     orig = {}
@@ -497,3 +511,28 @@ def test_hypothesis_record_equals_capture_and_nn_lstm(layers, bidirectional, bat
     assert_close(h_n, want_h)
     assert_close(c_n, want_c)
     assert "forward" not in lstm.__dict__
+
+
+def test_a_model_changing_the_output_in_place_leaves_the_recording_alone():
+    # a residual model adds its input to the LSTM's output in place; without autograd too, the
+    # recorded states must stay what the LSTM computed
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 4, num_layers=2)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            out += x
+            return out
+
+    torch.manual_seed(0)
+    model = Residual().eval()
+    x = torch.randn(5, 2, 4)
+    with torch.no_grad():
+        expected = model.lstm(x)[0]
+        with record(model) as rec:
+            y = model(x)
+    assert_close(y, expected + x)
+    assert_close(rec.one("lstm").h[-1, 0], expected)
+    assert_close(rec.one("lstm").output, expected)

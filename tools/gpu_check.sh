@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check that needs a GPU, as one run on a machine with CUDA, PyTorch and Triton installed
-# (nothing is installed here; the package is used from the checkout):
+# Every check that needs a GPU, as one run on a machine with CUDA, PyTorch, Triton, pytest,
+# hypothesis, matplotlib and tqdm installed (the lent GPU machines' image has them all; nothing
+# is installed here, the package is used from the checkout):
 #
 #     bash tools/gpu_check.sh            # logs in $OUT if set, else in ./gpu-check/
 #
