@@ -7,6 +7,11 @@ walks t inside the kernel, each program owning a block of hidden units of one ba
 
 Only float32 on CUDA, and only with Triton installed (it comes with CUDA builds of PyTorch);
 ``available`` says whether a tensor can take this route, else ``core`` runs its loop.
+
+Accuracy: the tests run this kernel under Triton's CPU interpreter, where ``tl.exp`` is NumPy's.
+Compiled for an NVIDIA GPU, ``tl.exp`` becomes the hardware's approximate ``ex2`` (a few ulp), so
+expect gates and c to differ from PyTorch's ops by ~1e-7 absolute, within float32 tolerances;
+``tests/test_core.py`` checks that on a real GPU against nn.LSTM.
 """
 
 import contextlib
