@@ -9,12 +9,15 @@ Only float32 on CUDA, and only with Triton installed (it comes with CUDA builds 
 ``available`` says whether a tensor can take this route, else ``core`` runs its loop.
 
 Accuracy: the tests run this kernel under Triton's CPU interpreter, where ``tl.exp`` is NumPy's.
-Compiled for an NVIDIA GPU, ``tl.exp`` becomes the hardware's approximate ``ex2`` (a few ulp), so
-expect gates and c to differ from PyTorch's ops by ~1e-7 absolute, within float32 tolerances;
+Compiled for an NVIDIA GPU, ``tl.exp`` becomes the hardware's approximate ``ex2`` and ``/`` an
+approximate division (a few ulp each), so expect gates and c to differ from PyTorch's ops by
+~1e-7 absolute, within float32 tolerances;
 ``tests/test_core.py`` checks that on a real GPU against nn.LSTM.
 """
 
 import contextlib
+import warnings
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -76,22 +79,38 @@ if triton is not None:
             t += 1
 
 
+# Why the kernel could not be compiled or launched here (no C compiler for Triton's launcher, a
+# GPU Triton does not support, ...), after its first try; then ``core`` keeps to its loop.
+unusable: Optional[str] = None
+
+
 def available(gates: Tensor) -> bool:
-    """Whether ``gates_and_cells`` can take ``gates``: Triton installed, float32, on CUDA."""
-    return triton is not None and gates.is_cuda and gates.dtype == torch.float32
+    """Whether ``gates_and_cells`` can take ``gates``: Triton installed and usable, float32, CUDA."""
+    return (triton is not None and unusable is None and gates.is_cuda
+            and gates.dtype == torch.float32)
 
 
-def gates_and_cells(gates: Tensor, c0: Tensor, c: Tensor) -> None:
+def gates_and_cells(gates: Tensor, c0: Tensor, c: Tensor) -> bool:
     """Activates every step's gates in place and writes every step's cell state into ``c``.
 
     gates: (4, T, B, H) pre-activations [i, f, g, o] in, activations out; c0: (B, H);
-    c: (T, B, H). All contiguous, same device and dtype.
+    c: (T, B, H). All contiguous, same device and dtype. Returns False, having changed nothing
+    and warned once, if the kernel cannot be compiled or launched (``unusable`` says why).
     """
+    global unusable
     _, T, B, H = gates.shape
     for name, t in (("gates", gates), ("c0", c0), ("c", c)):
         if not t.is_contiguous():
             raise ValueError(f"gates_and_cells needs contiguous tensors; {name} is not")
     block = min(MAX_BLOCK, triton.next_power_of_2(H))
-    with torch.cuda.device(gates.device) if gates.is_cuda else contextlib.nullcontext():
-        # (Triton launches on the current device, which need not be the tensors' one)
-        _gates_and_cells[(B, triton.cdiv(H, block))](gates, c0, c, T, B, H, BLOCK=block)
+    try:
+        with torch.cuda.device(gates.device) if gates.is_cuda else contextlib.nullcontext():
+            # (Triton launches on the current device, which need not be the tensors' one)
+            _gates_and_cells[(B, triton.cdiv(H, block))](gates, c0, c, T, B, H, BLOCK=block)
+    except Exception as error:  # compilation or launch: before the kernel wrote anything
+        unusable = f"{type(error).__name__}: {error}"
+        warnings.warn(f"lstm_states: the Triton kernel cannot run here ({unusable}); capture"
+                      " falls back to PyTorch ops (same results, slower on a GPU)", RuntimeWarning,
+                      stacklevel=2)
+        return False
+    return True

@@ -95,7 +95,7 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} threads, float32, inference")
     if device.type == "cuda":
-        route = ("one Triton kernel per layer" if _triton.triton is not None
+        route = ("one Triton kernel per layer and direction" if _triton.triton is not None
                  else "a loop of T launches per layer (Triton not installed)")
         print(f"capture's gates and c_t: {route}")
     rows = [(cfg, bench(*cfg, device, args.repeat)) for cfg in tqdm(CONFIGS, desc="configs")]

@@ -16,7 +16,7 @@ into its place in the result, and on CPU, when a step's matrix product is large
 (B * H >= 8192), the layer is computed step by step instead, which does the LSTM's work once
 rather than twice.
 On a GPU (float32, Triton installed, no autograd) the activations and the c_t recurrence run
-in one kernel per layer (``_triton.py``) instead of T small launches.
+in one kernel per layer and direction (``_triton.py``) instead of T small launches.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
@@ -262,9 +262,9 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     for k in range(4):
         # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
         gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
-    if _triton.available(gates) and c.is_contiguous():
+    if _triton.available(gates) and c.is_contiguous() and \
+            _triton.gates_and_cells(gates, c0.contiguous(), c):
         # on a GPU: every step's activations and c_t in one kernel, not T launches
-        _triton.gates_and_cells(gates, c0.contiguous(), c)
         return h_out, c, gates
     # i, f, o = σ(z); g = tanh(z)
     torch.sigmoid_(gates[:2])

@@ -12,7 +12,7 @@ How it works. Inside the block each selected nn.LSTM gets an instance attribute 
 (so ``nn.Module.__call__``, and with it every user hook, still runs) that calls
 ``capture(module, input, hx)`` once and returns ``(output, (h_n, c_n))`` built from that one
 computation, as nn.LSTM's forward would (copies, so that a model changing them in place leaves
-the recording alone; an ``LayerwiseLSTM`` keeps returning its LSTMStates). Gradients reach the
+the recording alone; a ``LayerwiseLSTM`` keeps returning its LSTMStates). Gradients reach the
 module's own parameters through it. In training mode with dropout > 0 the rule is capture's:
 capture draws the dropout masks itself (on CPU, from the same random state, the very masks
 nn.LSTM would draw) and the returned output is consistent with the recorded states. On

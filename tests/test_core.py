@@ -229,7 +229,7 @@ def test_frozen_lstm_still_gives_gradients_to_what_requires_them(needs_grad):
     torch.testing.assert_close(grads[1], grads[0])
 
 
-@pytest.mark.parametrize("route", ["kernel", "stepwise"])
+@pytest.mark.parametrize("route", ["replay", "stepwise"])
 @pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
 def test_output_shares_no_memory_with_the_states(layout, route, monkeypatch):
     # nn.LSTM's output is its own tensor: changing it in place (out += x in a residual model)
@@ -285,7 +285,7 @@ DROPOUT_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
+@pytest.mark.parametrize("route", ["replay", "stepwise", "autograd"])
 @pytest.mark.parametrize("kw", DROPOUT_CONFIGS, ids=str)
 def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route, monkeypatch):
     # capture draws F.dropout as nn.LSTM's CPU kernel draws its masks (same shapes, same order,
@@ -449,8 +449,6 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device 
 @cuda
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 def test_cuda_matches_nn_lstm(kw):
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
     lstm = make(dtype=torch.float32, **kw).cuda()
     x = batch_input(lstm, dtype=torch.float32).cuda().requires_grad_()
     with warnings.catch_warnings():
@@ -468,8 +466,6 @@ def test_cuda_matches_nn_lstm(kw):
 def test_cuda_inference_route_matches_nn_lstm(kw, dtype, monkeypatch):
     # without autograd: states written in place; in float32 with Triton, gates and c_t come from
     # one kernel per layer and direction (lstm_states/_triton.py), else from the addcmul loop
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
     calls = []
     kernel = _triton.gates_and_cells
     monkeypatch.setattr(_triton, "gates_and_cells", lambda *args: calls.append(1) or kernel(*args))

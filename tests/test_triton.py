@@ -143,17 +143,53 @@ def test_kernel_route_is_for_float32_cuda_only():
         assert not _triton.available(torch.zeros(1, device="cuda", dtype=torch.float64))
 
 
+@pytest.mark.parametrize("ones", [(), ("T",), ("B", "H"), ("T", "B", "H")], ids=str)
 @pytest.mark.parametrize("arch", [80, 90])
-def test_kernel_compiles_for_the_gpu(arch):
-    # ahead-of-time compilation to machine code (cubin) for an A100 (sm_80) and an H100 (sm_90)
+def test_kernel_compiles_for_the_gpu(arch, ones):
+    # ahead-of-time compilation to machine code (cubin) for an A100 (sm_80) and an H100 (sm_90);
+    # Triton turns an int argument equal to 1 into a constant, so those variants too
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     signature = {name: "*fp32" for name in ("gates_ptr", "c0_ptr", "c_ptr")}
     signature.update(T="i32", B="i32", H="i32", BLOCK="constexpr")
-    src = ASTSource(fn=_triton._gates_and_cells, signature=signature,
-                    constexprs={"BLOCK": _triton.MAX_BLOCK})
+    constexprs = {"BLOCK": _triton.MAX_BLOCK}
+    for name in ones:
+        signature[name] = "constexpr"
+        constexprs[name] = 1
+    src = ASTSource(fn=_triton._gates_and_cells, signature=signature, constexprs=constexprs)
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32))
     assert len(compiled.asm["cubin"]) > 0
     assert "ld.global" in compiled.asm["ptx"] and "st.global" in compiled.asm["ptx"]
+
+
+def test_a_kernel_that_cannot_run_falls_back_to_pytorch_ops(monkeypatch):
+    # e.g. no C compiler for Triton's launcher: warn once, then capture keeps to its loop
+    class Broken:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise RuntimeError("no C compiler found")
+            return launch
+
+    monkeypatch.setattr(_triton, "_gates_and_cells", Broken())
+    monkeypatch.setattr(_triton, "unusable", None)
+    monkeypatch.setattr(_triton, "available",
+                        lambda gates: _triton.unusable is None and gates.dtype == torch.float32)
+    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 10**9)
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, num_layers=2).eval()
+    x = torch.randn(6, 3, 5)
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = lstm(x)
+        with pytest.warns(RuntimeWarning, match="no C compiler found"):
+            st = capture(lstm, x)
+        assert "no C compiler found" in _triton.unusable
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once only
+            again = capture(lstm, x)
+    for result in (st, again):
+        torch.testing.assert_close(result.output, ref_out)
+        torch.testing.assert_close(result.c_n, ref_c)
+        h, c, g = cell_reference(lstm, x)
+        torch.testing.assert_close(result.gates, g)

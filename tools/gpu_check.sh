@@ -5,16 +5,17 @@
 #
 #     bash tools/gpu_check.sh            # logs in $OUT if set, else in ./gpu-check/
 #
-# 1. the CUDA tests (TF32 off inside them) and the rest of the package's unit/property tests,
+# 1. the CUDA tests (TF32 off in tests/conftest.py) with the core, Triton, record and property
+#    tests (the widget, notebook and browser tests need Jupyter, which is not installed there),
 # 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, LSTMCell loop, same run),
 # 3. notebook 04's code cells (its GPU cells run only where there is a GPU),
 # 4. a profile of one capture call per configuration: where the GPU time goes.
-# CI never has a GPU; there these tests skip.
+# At most 470 s in all (each step has its own timeout). CI never has a GPU; there these skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 CI=true
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 CI=true
 py=${PYTHON:-python3}
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -22,20 +23,20 @@ py=${PYTHON:-python3}
 } 2>&1 | tee "$out/gpu.txt"
 
 # addopts cleared: nbval and the notebooks are not needed here (and not installed)
-timeout 300 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
+timeout 200 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
   tests/test_core.py tests/test_triton.py tests/test_record.py tests/test_properties.py \
   2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 
-timeout 200 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
+timeout 150 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
 
 # notebook 04's GPU cells (flatten_parameters on cuDNN), without Jupyter (none is installed there)
-MPLBACKEND=Agg timeout 120 "$py" tools/exec_notebook.py notebooks/04_flatten_parameters.ipynb \
+MPLBACKEND=Agg timeout 60 "$py" tools/exec_notebook.py notebooks/04_flatten_parameters.ipynb \
   2>&1 | tee "$out/notebook04.txt"
 nb04=${PIPESTATUS[0]}
 
-timeout 100 "$py" - <<'EOF' 2>&1 | tee "$out/profile.txt"
+timeout 60 "$py" - <<'EOF' 2>&1 | tee "$out/profile.txt"
 import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
