@@ -220,6 +220,21 @@ def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[
 STEPWISE_MIN_BATCH_X_HIDDEN = 8192
 
 
+def _fused_kernel_args(params, bias: Optional[Tensor], w_hr: Optional[Tensor]):
+    """(weights, has_biases) for one layer's ``torch.lstm`` call.
+
+    On CUDA without biases, the module's two weight matrices of a layer can sit side by side in
+    its cuDNN weight buffer, and torch.lstm (2.11, cuDNN) then gives wrong results for them
+    (measured on an H200: errors ~0.3); with zero biases added it takes its copying path and is
+    exact. The ``train`` flag the callers pass is for cuDNN too: its backward needs it (dropout is
+    0 here, so it changes nothing else), which lets capture give gradients in eval mode.
+    """
+    if bias is None and params[0].is_cuda:
+        zeros = params[0].new_zeros(params[0].shape[0])  # (4H,)
+        return [params[0], params[1], zeros, zeros] + ([w_hr] if w_hr is not None else []), True
+    return params, bias is not None
+
+
 def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
                    stepwise: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
     """One layer, one direction, in processing order (step 0 first).
@@ -231,10 +246,10 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     if stepwise:
         return _steps_in_place(x, h0, c0, params, out)
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, _ = _unpack(params)
+    w_ih, w_hh, bias, w_hr = _unpack(params)
     # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
-    h, _, _ = torch.lstm(x, (h0[None], c0[None]), params, bias is not None, 1, 0.0, False, False,
-                         False)  # (T, B, H_out)
+    h, _, _ = torch.lstm(x, (h0[None], c0[None]), *_fused_kernel_args(params, bias, w_hr),
+                         1, 0.0, out is None and x.is_cuda, False, False)  # (T, B, H_out)
     if out is None:
         # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
         z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)

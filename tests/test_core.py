@@ -454,10 +454,23 @@ def test_cuda_matches_nn_lstm(kw):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # capture must not trigger cuDNN's weight warning
         st = assert_matches_lstm(lstm, x, atol=1e-4, rtol=1e-4)
-    cpu = capture(lstm.cpu(), x.detach().cpu())
-    torch.testing.assert_close(st.c.cpu(), cpu.c, atol=1e-4, rtol=1e-4)
-    st.c.sum().backward()
-    assert x.grad is not None
+    cpu = capture(copy.deepcopy(lstm).cpu(), x.detach().cpu())
+    for field in ("h", "c", "gates"):
+        torch.testing.assert_close(getattr(st, field).cpu(), getattr(cpu, field), atol=1e-4,
+                                   rtol=1e-4, msg=field)
+    # gradients in eval mode: nn.LSTM's cuDNN backward refuses eval mode, capture's does not;
+    # the reference is nn.LSTM without cuDNN
+    (st.output.sin().sum() + st.h_n.sum() + (st.c_n ** 2).sum() + st.c.sum()).backward()
+    grads = [x.grad] + [p.grad for p in lstm.parameters()]
+    x_ref = x.detach().clone().requires_grad_()
+    lstm.zero_grad()
+    with torch.backends.cudnn.flags(enabled=False):
+        ref = capture(lstm, x_ref)
+        out, (h_n, c_n) = lstm(x_ref)
+        torch.testing.assert_close(ref.c, st.c, atol=1e-4, rtol=1e-4)
+        (out.sin().sum() + h_n.sum() + (c_n ** 2).sum() + ref.c.sum()).backward()
+    for got, want in zip(grads, [x_ref.grad] + [p.grad for p in lstm.parameters()], strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 @cuda
