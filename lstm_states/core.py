@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import _triton
+from . import _graphs, _triton
 
 __all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes"]
 
@@ -274,9 +274,13 @@ def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
     h_out.copy_(h)
     _input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k
     h_prev = torch.cat([h0[None], h[:-1]]).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
-    for k in range(4):
-        # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
-        gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
+    # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
+    if x.is_cuda:  # one batched product for the four gates (one launch)
+        gates.view(4, T * B, H).baddbmm_(h_prev.expand(4, *h_prev.shape),
+                                         w_hh.view(4, H, -1).transpose(1, 2))
+    else:
+        for k in range(4):
+            gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
     if _triton.available(gates) and c.is_contiguous() and \
             _triton.gates_and_cells(gates, c0.contiguous(), c):
         # on a GPU: every step's activations and c_t in one kernel, not T launches
@@ -301,6 +305,15 @@ def _input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates
     """
     T, B, H = gates.shape[1:]
     x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
+    if x.is_cuda:  # the four gates in one batched product: a GPU pays per launch
+        w = w_ih.view(4, H, -1).transpose(1, 2)  # (4, I_l, H): each gate's W_ih^T
+        z = gates.view(4, T * B, H)
+        x_rows = x_rows.expand(4, *x_rows.shape)  # (4, T*B, I_l), no copy
+        if bias is None:
+            torch.bmm(x_rows, w, out=z)
+        else:
+            torch.baddbmm(bias.view(4, 1, H), x_rows, w, out=z)
+        return
     for k in range(4):
         rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
         z_k = gates[k].view(T * B, H)
@@ -363,8 +376,21 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     input but the first, as nn.LSTM does; on CPU, from the same random state, they come out as
     nn.LSTM's own, but nothing in PyTorch promises that, and on CUDA cuDNN draws differently) and
     every returned tensor, ``output`` included, is consistent with those masks.
+
+    On a GPU without autograd (unpacked input, no dropout at work) the computation is recorded
+    once per module and input shape into a CUDA graph and replayed after that (``_graphs.py``):
+    the same results, without the launch cost of ~10 small kernels per layer.
     """
     _check_module(lstm)
+    data, unbatched = _check_input(lstm, input)
+    if _graphs.wanted(lstm, input, hx):
+        return _graphs.replay(lstm, input, hx, lambda inp, h: _compute(lstm, inp, h))
+    return _compute(lstm, input, hx)
+
+
+def _compute(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
+             hx: Optional[Tuple[Tensor, Tensor]]) -> LSTMStates:
+    """``capture``'s computation, after its checks of the module and the input."""
     data, unbatched = _check_input(lstm, input)
 
     # 1. everything time-major and batched: x (T, B, I)
@@ -454,16 +480,18 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         top = top.clone()  # a view of h_all: the output must not share h's memory, as in nn.LSTM
 
     # 2. the final state of each direction: the last valid step forward, step 0 in reverse
+    finals_h, finals_c = [], []
     if lengths is None:
-        last = torch.full((B,), T - 1, dtype=torch.long, device=x.device)
+        for d in range(D):
+            finals_h.append(h_all[:, d, T - 1 if d == 0 else 0])  # (L, B, H_out)
+            finals_c.append(c_all[:, d, T - 1 if d == 0 else 0])  # (L, B, H)
     else:
         last = (lengths - 1).to(x.device)  # (B,)
-    batch_idx = torch.arange(B, device=x.device)
-    finals_h, finals_c = [], []
-    for d in range(D):
-        pos = last if d == 0 else torch.zeros_like(last)
-        finals_h.append(h_all[:, d, pos, batch_idx])  # (L, B, H_out)
-        finals_c.append(c_all[:, d, pos, batch_idx])  # (L, B, H)
+        batch_idx = torch.arange(B, device=x.device)
+        for d in range(D):
+            pos = last if d == 0 else torch.zeros_like(last)
+            finals_h.append(h_all[:, d, pos, batch_idx])  # (L, B, H_out)
+            finals_c.append(c_all[:, d, pos, batch_idx])  # (L, B, H)
     h_n = torch.stack(finals_h, dim=1).reshape(L * D, B, H_out)  # layer-major, as nn.LSTM
     c_n = torch.stack(finals_c, dim=1).reshape(L * D, B, H)
 

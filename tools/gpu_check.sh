@@ -24,7 +24,8 @@ py=${PYTHON:-python3}
 
 # addopts cleared: nbval and the notebooks are not needed here (and not installed)
 timeout 200 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
-  tests/test_core.py tests/test_triton.py tests/test_record.py tests/test_properties.py \
+  tests/test_core.py tests/test_triton.py tests/test_graphs.py tests/test_record.py \
+  tests/test_properties.py tests/test_bench.py \
   2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 

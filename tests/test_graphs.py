@@ -1,0 +1,125 @@
+"""capture's CUDA graphs (lstm_states/_graphs.py): replays equal the eager computation.
+
+These need a GPU and skip without one (CI); tools/gpu_check.sh runs them.
+"""
+
+import pytest
+import torch
+from torch import nn
+
+from lstm_states import _graphs, capture
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+FIELDS = ("output", "h_n", "c_n", "h", "c", "gates")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch):
+    _graphs.clear()
+    monkeypatch.setattr(_graphs, "unusable", None)
+    yield
+    _graphs.clear()
+
+
+def eager(lstm, x, hx=None):
+    _graphs.ENABLED = False
+    try:
+        return capture(lstm, x, hx)
+    finally:
+        _graphs.ENABLED = True
+
+
+def assert_same(a, b):
+    for f in FIELDS:
+        torch.testing.assert_close(getattr(a, f), getattr(b, f), msg=f)
+
+
+CONFIGS = [
+    dict(num_layers=2),
+    dict(num_layers=2, bidirectional=True, proj_size=3),
+    dict(num_layers=3, batch_first=True, bias=False),
+]
+
+
+@pytest.mark.parametrize("unbatched", [False, True])
+@pytest.mark.parametrize("with_hx", [False, True])
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+def test_replays_equal_the_eager_computation_and_belong_to_the_caller(kw, with_hx, unbatched):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, **kw).cuda().eval()
+    L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    shape = (6, 5) if unbatched else ((3, 6, 5) if lstm.batch_first else (6, 3, 5))
+    hx_shape = (L * D,) if unbatched else (L * D, 3)
+
+    def hx():
+        return (torch.randn(*hx_shape, lstm.proj_size or 7, device="cuda"),
+                torch.randn(*hx_shape, 7, device="cuda")) if with_hx else None
+
+    with torch.no_grad():
+        xs = [torch.randn(*shape, device="cuda") for _ in range(3)]
+        hxs = [hx() for _ in range(3)]
+        first = capture(lstm, xs[0], hxs[0])  # eager, and recorded
+        assert len(_graphs._cache) == 1
+        second = capture(lstm, xs[1], hxs[1])  # replayed
+        kept = {f: getattr(second, f).clone() for f in FIELDS}
+        third = capture(lstm, xs[2], hxs[2])  # replayed again: must not touch `second`
+        assert len(_graphs._cache) == 1
+        for st, x, h in zip((first, second, third), xs, hxs, strict=True):
+            assert_same(st, eager(lstm, x, h))
+            ref_out, (ref_h, ref_c) = lstm(x, h)
+            torch.testing.assert_close(st.output, ref_out, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(st.c_n, ref_c, atol=1e-5, rtol=1e-4)
+        for f in FIELDS:
+            assert torch.equal(getattr(second, f), kept[f]), f
+
+
+def test_parameters_changed_in_place_are_seen_and_replaced_ones_make_a_new_graph():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, num_layers=2).cuda().eval()
+    x = torch.randn(6, 3, 5, device="cuda")
+    with torch.no_grad():
+        capture(lstm, x)
+        lstm.weight_hh_l1.mul_(0.5)  # an optimizer step, load_state_dict: in place
+        assert_same(capture(lstm, x), eager(lstm, x))
+        assert len(_graphs._cache) == 1
+        lstm.weight_ih_l0 = nn.Parameter(lstm.weight_ih_l0 * 2)  # a new tensor
+        assert_same(capture(lstm, x), eager(lstm, x))
+        assert len(_graphs._cache) == 2
+
+
+def test_no_graph_with_autograd_packed_input_or_dropout_at_work():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, num_layers=2, dropout=0.5).cuda().eval()
+    x = torch.randn(6, 3, 5, device="cuda")
+    capture(lstm, x)  # parameters require grad: autograd
+    packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor([6, 4, 2]))
+    with torch.no_grad():
+        capture(lstm, packed)
+        capture(lstm.train(), x)
+    assert len(_graphs._cache) == 0
+
+
+def test_graphs_are_bounded_and_cleared(monkeypatch):
+    monkeypatch.setattr(_graphs, "MAX_GRAPHS", 2)
+    lstm = nn.LSTM(5, 7).cuda().eval()
+    with torch.no_grad():
+        for T in (3, 4, 5):
+            capture(lstm, torch.randn(T, 2, 5, device="cuda"))
+        assert len(_graphs._cache) == 2
+    _graphs.clear()
+    assert len(_graphs._cache) == 0
+
+
+def test_inference_mode_and_no_grad_get_their_own_graphs():
+    lstm = nn.LSTM(5, 7).cuda().eval()
+    x = torch.randn(4, 2, 5, device="cuda")
+    with torch.inference_mode():
+        a = capture(lstm, x)
+        capture(lstm, x)
+    with torch.no_grad():
+        b = capture(lstm, x)
+        b2 = capture(lstm, x)
+    assert len(_graphs._cache) == 2
+    assert_same(a, b)
+    assert_same(b, b2)
