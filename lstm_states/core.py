@@ -205,7 +205,10 @@ def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[
         return x.flip(0)
     T, B = x.shape[0], x.shape[1]
     t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
-    lens = (torch.full((B,), T) if lengths is None else lengths).to(x.device)[None, :]  # (1, B)
+    if lengths is None:  # (made on x's device: a CUDA graph being recorded allows no copies)
+        lens = torch.full((1, B), T, device=x.device)  # (1, B)
+    else:
+        lens = lengths.to(x.device)[None, :]  # (1, B)
     idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
     idx = idx.view(T, B, *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
     return torch.gather(x, 0, idx.expand_as(x), out=out)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import LayerwiseLSTM, LSTMStates, _triton, capture, core, memory_bytes
+from lstm_states import LayerwiseLSTM, LSTMStates, _graphs, _triton, capture, core, memory_bytes
 from tests.helpers import cell_reference
 
 
@@ -482,6 +482,7 @@ def test_cuda_inference_route_matches_nn_lstm(kw, dtype, monkeypatch):
     calls = []
     kernel = _triton.gates_and_cells
     monkeypatch.setattr(_triton, "gates_and_cells", lambda *args: calls.append(1) or kernel(*args))
+    monkeypatch.setattr(_graphs, "ENABLED", False)  # the eager route (tests/test_graphs.py: graphs)
     lstm = make(dtype=dtype, **kw).cuda()
     x = batch_input(lstm, T=40, B=5, dtype=dtype).cuda()
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == torch.float32 else {}
