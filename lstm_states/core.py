@@ -16,7 +16,8 @@ into its place in the result, and on CPU, when a step's matrix product is large
 (B * H >= 8192), the layer is computed step by step instead, which does the LSTM's work once
 rather than twice.
 On a GPU (float32, Triton installed, no autograd) the activations and the c_t recurrence run
-in one kernel per layer and direction (``_triton.py``) instead of T small launches.
+in one kernel per layer and direction (``_triton.py``) instead of T small launches, and the
+whole computation is recorded into a CUDA graph and replayed on later calls (``_graphs.py``).
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
