@@ -59,6 +59,11 @@ def _key(lstm, input, hx):
 
 def replay(lstm, input, hx, compute: Callable):
     """``compute(input, hx)``'s LSTMStates, from a recorded graph (recorded on the first call)."""
+    with torch.cuda.device(input.device):  # graphs are recorded and replayed on one device
+        return _replay(lstm, input, hx, compute)
+
+
+def _replay(lstm, input, hx, compute: Callable):
     global unusable
     key = _key(lstm, input, hx)
     entry = _cache.get(key)
@@ -70,7 +75,7 @@ def replay(lstm, input, hx, compute: Callable):
             unusable = f"{type(error).__name__}: {error}"
             warnings.warn(f"lstm_states: capture cannot use CUDA graphs here ({unusable});"
                           " it computes eagerly (same results, more launches)", RuntimeWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         while len(_cache) > MAX_GRAPHS:
             _cache.popitem(last=False)
         return states
