@@ -52,9 +52,13 @@ def wanted(lstm, input, hx) -> bool:
 
 def _key(lstm, input, hx):
     shapes = [(t.shape, t.stride(), t.dtype) for t in (input, *(hx or ()))]
+    # the settings that choose the kernels a graph holds (TF32 or not, cuDNN or not, ...)
+    cudnn = torch.backends.cudnn
+    settings = (cudnn.enabled, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark,
+                torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision())
     # (inference mode too: tensors made in it cannot be written outside it, and vice versa)
     return (id(lstm), tuple(p.data_ptr() for p in lstm.parameters()), tuple(shapes),
-            input.device, hx is None, torch.is_inference_mode_enabled())
+            input.device, hx is None, torch.is_inference_mode_enabled(), settings)
 
 
 def replay(lstm, input, hx, compute: Callable):

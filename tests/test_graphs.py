@@ -123,3 +123,21 @@ def test_inference_mode_and_no_grad_get_their_own_graphs():
     assert len(_graphs._cache) == 2
     assert_same(a, b)
     assert_same(b, b2)
+
+
+def test_changed_tf32_or_cudnn_settings_get_their_own_graphs():
+    # a graph holds the kernels chosen when it was recorded: TF32 on or off must not be replayed
+    # from the other's graph
+    torch.manual_seed(0)
+    lstm = nn.LSTM(64, 128, num_layers=2).cuda().eval()
+    x = torch.randn(50, 8, 64, device="cuda")
+    with torch.no_grad():
+        capture(lstm, x)
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
+            tf32 = capture(lstm, x)
+            torch.testing.assert_close(tf32.output, lstm(x)[0])  # the same TF32 kernel
+        exact = capture(lstm, x)
+        torch.testing.assert_close(exact.output, lstm(x)[0])
+        with torch.backends.cudnn.flags(enabled=False):
+            capture(lstm, x)
+    assert len(_graphs._cache) == 3
