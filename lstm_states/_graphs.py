@@ -38,16 +38,13 @@ def clear() -> None:
     _cache.clear()
 
 
-def wanted(lstm, input, hx) -> bool:
-    """Whether this call should go through a CUDA graph."""
+def wanted(lstm, input) -> bool:
+    """Whether a call without autograd should go through a CUDA graph."""
     if not (ENABLED and unusable is None and isinstance(input, torch.Tensor) and input.is_cuda):
         return False
     if lstm.training and lstm.dropout > 0:  # random masks: each call must draw its own
         return False
-    if torch.cuda.is_current_stream_capturing():  # the caller is recording a graph itself
-        return False
-    tensors = [input, *(hx or ()), *lstm.parameters()]
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+    return not torch.cuda.is_current_stream_capturing()  # the caller may be recording a graph
 
 
 def _key(lstm, input, hx):

@@ -387,15 +387,24 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     """
     _check_module(lstm)
     data, unbatched = _check_input(lstm, input)
-    if _graphs.wanted(lstm, input, hx):
-        return _graphs.replay(lstm, input, hx, lambda inp, h: _compute(lstm, inp, h))
-    return _compute(lstm, input, hx)
+    given = hx if isinstance(hx, (tuple, list)) else ()  # (a malformed hx: _check_hx says so)
+    if not _needs_autograd(lstm, data, *given) and _graphs.wanted(lstm, input):
+        return _graphs.replay(lstm, input, hx,
+                              lambda inp, h: _compute(lstm, inp, h, inp, unbatched))
+    return _compute(lstm, input, hx, data, unbatched)
+
+
+def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
+    """Whether autograd records this call: grad mode on, and one of the given tensors or the
+    module's parameters requires grad (entries that are not tensors are for ``_check_hx``)."""
+    return torch.is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad for t in (*tensors, *lstm.parameters()))
 
 
 def _compute(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
-             hx: Optional[Tuple[Tensor, Tensor]]) -> LSTMStates:
-    """``capture``'s computation, after its checks of the module and the input."""
-    data, unbatched = _check_input(lstm, input)
+             hx: Optional[Tuple[Tensor, Tensor]], data: Tensor, unbatched: bool) -> LSTMStates:
+    """``capture``'s computation, after its checks of the module and the input (``data`` and
+    ``unbatched`` as ``_check_input`` returned them)."""
 
     # 1. everything time-major and batched: x (T, B, I)
     lengths = None
@@ -420,9 +429,7 @@ def _compute(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
     else:
         h0, c0 = (hx[0][:, None], hx[1][:, None]) if unbatched else hx  # (L*D, B, *)
     # without autograd, every state is written straight into its place in the result
-    in_place = not (torch.is_grad_enabled() and (
-        x.requires_grad or h0.requires_grad or c0.requires_grad
-        or any(p.requires_grad for p in lstm.parameters())))
+    in_place = not _needs_autograd(lstm, x, h0, c0)
     if in_place:
         h_all = x.new_empty(L, D, T, B, H_out)
         c_all = x.new_empty(L, D, T, B, H)

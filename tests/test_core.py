@@ -229,18 +229,17 @@ def test_frozen_lstm_still_gives_gradients_to_what_requires_them(needs_grad):
     torch.testing.assert_close(grads[1], grads[0])
 
 
-@pytest.mark.parametrize("route", ["replay", "stepwise"])
+@pytest.mark.parametrize("route", ["in_place", "stepwise"])
 @pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
 def test_output_shares_no_memory_with_the_states(layout, route, monkeypatch):
     # nn.LSTM's output is its own tensor: changing it in place (out += x in a residual model)
     # must not change the captured states
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+    use_route(route, monkeypatch)
     lstm = make(num_layers=2, batch_first=layout == "batch_first")
     x = batch_input(lstm)[:, 0] if layout == "unbatched" else batch_input(lstm)
-    with torch.no_grad():
-        st = capture(lstm, x)
-        states = [st.h.clone(), st.c.clone(), st.gates.clone(), st.h_n.clone(), st.c_n.clone()]
-        st.output.add_(1.0)
+    st = capture(lstm, x)
+    states = [st.h.clone(), st.c.clone(), st.gates.clone(), st.h_n.clone(), st.c_n.clone()]
+    st.output.add_(1.0)
     for before, after in zip(states, [st.h, st.c, st.gates, st.h_n, st.c_n], strict=True):
         torch.testing.assert_close(after, before)
 
@@ -285,19 +284,19 @@ DROPOUT_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("route", ["replay", "stepwise", "autograd"])
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("kw", DROPOUT_CONFIGS, ids=str)
 def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route, monkeypatch):
     # capture draws F.dropout as nn.LSTM's CPU kernel draws its masks (same shapes, same order,
     # packed data for packed input): from the same random state, training-mode results match
     kw = dict(kw)
     packed = kw.pop("packed", False)
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+    use_route(route, monkeypatch)
     lstm = make(dropout=0.5, **kw).train()
     x = batch_input(lstm)
     if packed:
         x = pack_padded_sequence(x, torch.tensor([6, 2, 4]), enforce_sorted=False)
-    with torch.set_grad_enabled(route == "autograd"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
         torch.manual_seed(7)
         ref_out, (ref_h, ref_c) = lstm(x)

@@ -62,7 +62,7 @@ def unwrap(out):
     return out.data if isinstance(out, PackedSequence) else out
 
 
-@pytest.mark.parametrize("stepwise", [False, True], ids=["replay", "stepwise"])
+@pytest.mark.parametrize("stepwise", [False, True], ids=["in_place", "stepwise"])
 @given(case=lstm_cases())
 def test_capture_matches_nn_lstm(stepwise, case):
     lstm, x, hx = build(case)
@@ -81,7 +81,7 @@ def test_capture_matches_nn_lstm(stepwise, case):
     assert st_.gates.shape == (L, D, 4, T, B, lstm.hidden_size)
 
 
-@pytest.mark.parametrize("route", ["replay", "stepwise", "autograd"])
+@pytest.mark.parametrize("route", ["in_place", "stepwise", "autograd"])
 @given(case=lstm_cases())
 def test_every_state_matches_an_independent_loop(route, case):
     # h, c and gates of every layer, direction and step (packed: zero past each end), in float64
