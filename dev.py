@@ -18,7 +18,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-TORCH = "torch==2.13.0"
+
+
+def _pin(name: str) -> str:
+    """``name==version`` as requirements.txt pins it: the one place each version is written."""
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.split("==")[0].strip() == name:
+            return line.split("#")[0].strip()
+    sys.exit(f"requirements.txt pins no {name}")
+
+
+TORCH = _pin("torch")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 TRITON = "triton==3.6.0"
 
@@ -43,7 +53,7 @@ def setup(requirements: str) -> Path:
                      " on Debian/Ubuntu: sudo apt-get install python3-venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
     py = venv_python()
-    probe = subprocess.run([str(py), "-c", f"import torch, sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH[7:]}')"],
+    probe = subprocess.run([str(py), "-c", f"import torch, sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH.split('==')[1]}')"],
                            capture_output=True)
     if probe.returncode != 0:
         index = os.environ.get("LSTM_STATES_TORCH_INDEX")

@@ -249,7 +249,7 @@ class ReturnsExplorer:
 
 
 # ----------------------------------------------------------------------------------------------
-# notebook 03: one layer's gates, c_t and h_t, step by step
+# notebook 04: one layer's gates, c_t and h_t, step by step
 
 class GateStepViewer:
     """Play + "time step" slider showing the gates, c_t and h_t of one layer at step t.

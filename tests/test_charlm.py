@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from lstm_states import LayerwiseLSTM, capture
-from lstm_states.charlm import (
+from notebooks.charlm import (
     CHECKPOINT,
     VOCAB,
     CharLM,
@@ -22,6 +23,8 @@ from lstm_states.charlm import (
     train,
 )
 
+SCRIPT = Path(__file__).resolve().parent.parent / "notebooks" / "charlm.py"
+
 
 def test_a_short_training_run_lowers_the_loss():
     model, losses = train(steps=60, seq_len=40, batch=8, hidden_size=32, seed=0,
@@ -33,10 +36,10 @@ def test_a_short_training_run_lowers_the_loss():
     assert last < first - 0.5, (first, last)
 
 
-def test_the_script_runs_as_a_module(tmp_path):
+def test_the_training_script_runs(tmp_path):
     out = tmp_path / "tiny.pt"
     result = subprocess.run(
-        [sys.executable, "-m", "lstm_states.charlm", "--steps", "20", "--batch", "8",
+        [sys.executable, str(SCRIPT), "--steps", "20", "--batch", "8",
          "--seq-len", "30", "--hidden-size", "16", "--out", str(out)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -293,7 +293,7 @@ def test_only_the_widgets_module_imports_ipywidgets():
     import sys
 
     code = ("import sys, lstm_states, lstm_states.plots, lstm_states.gateplots, "
-            "lstm_states.textviz, lstm_states.bench, lstm_states.charlm; "
+            "lstm_states.textviz, lstm_states.bench; "
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
             "import lstm_states.widgets; assert 'ipywidgets' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

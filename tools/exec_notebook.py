@@ -1,6 +1,6 @@
 """Runs a notebook's code cells in order in this Python process, without Jupyter.
 
-    python tools/exec_notebook.py notebooks/04_flatten_parameters.ipynb
+    python tools/exec_notebook.py notebooks/06_flatten_parameters.ipynb
 
 For machines without a Jupyter kernel (the GPU machine of ``tools/gpu_check.sh``): each code
 cell runs in one shared namespace, as a kernel would run them, and its prints go to stdout

@@ -8,7 +8,7 @@
 # 1. the CUDA tests (TF32 off in tests/conftest.py) with the core, Triton, record and property
 #    tests (the widget, notebook and browser tests need Jupyter, which is not installed there),
 # 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, LSTMCell loop, same run),
-# 3. notebook 04's code cells (its GPU cells run only where there is a GPU),
+# 3. notebook 06's code cells (its GPU cells run only where there is a GPU),
 # 4. a profile of one capture call per configuration: where the GPU time goes.
 # At most 470 s in all (each step has its own timeout). CI never has a GPU; there these skip.
 set -uo pipefail
@@ -32,10 +32,10 @@ tests=${PIPESTATUS[0]}
 timeout 150 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
 
-# notebook 04's GPU cells (flatten_parameters on cuDNN), without Jupyter (none is installed there)
-MPLBACKEND=Agg timeout 60 "$py" tools/exec_notebook.py notebooks/04_flatten_parameters.ipynb \
-  2>&1 | tee "$out/notebook04.txt"
-nb04=${PIPESTATUS[0]}
+# notebook 06's GPU cells (flatten_parameters on cuDNN), without Jupyter (none is installed there)
+MPLBACKEND=Agg timeout 60 "$py" tools/exec_notebook.py notebooks/06_flatten_parameters.ipynb \
+  2>&1 | tee "$out/notebook06.txt"
+nb06=${PIPESTATUS[0]}
 
 timeout 60 "$py" - <<'EOF' 2>&1 | tee "$out/profile.txt"
 import torch
@@ -64,5 +64,5 @@ for T, B, I, H, L in CONFIGS:
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
 EOF
 
-echo "tests exit $tests, bench exit $bench, notebook 04 exit $nb04" | tee -a "$out/gpu.txt"
-[ "$tests" = 0 ] && [ "$bench" = 0 ] && [ "$nb04" = 0 ]
+echo "tests exit $tests, bench exit $bench, notebook 06 exit $nb06" | tee -a "$out/gpu.txt"
+[ "$tests" = 0 ] && [ "$bench" = 0 ] && [ "$nb06" = 0 ]

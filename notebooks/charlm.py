@@ -1,7 +1,11 @@
 """A character-level language model of Python code: a plain 2-layer nn.LSTM to look inside.
 
-    python -m lstm_states.charlm                 # train, write lstm_states/data/charlm.pt
-    python -m lstm_states.charlm --steps 50 --out /tmp/charlm.pt   # a quick try
+    python notebooks/charlm.py                 # train, write notebooks/data/charlm.pt
+    python notebooks/charlm.py --steps 50 --out /tmp/charlm.pt   # a quick try
+
+Tutorial code, not part of the ``lstm_states`` package: it lives beside the notebooks that use it
+(``from charlm import ...`` in a notebook; ``from notebooks.charlm import ...`` from the
+repository root).
 
 Model: ``Embedding(97, 32) -> torch.nn.LSTM(32, 128, num_layers=2) -> Linear(128, 97)``,
 predicting the next character. Training (defaults): 2400 steps of Adam on 32 streams x 100
@@ -43,7 +47,7 @@ __all__ = ["VOCAB", "CharLM", "encode", "generated_code", "train", "save_checkpo
 
 DATA = Path(__file__).resolve().parent / "data"
 CHECKPOINT = DATA / "charlm.pt"
-"""The committed checkpoint (written by ``python -m lstm_states.charlm``)."""
+"""The committed checkpoint (written by ``python notebooks/charlm.py``)."""
 HELD_OUT = DATA / "heldout_python.txt"
 """Fixed held-out Python code (written by hand, never trained on) to look inside the model."""
 
@@ -252,7 +256,7 @@ def load_checkpoint(path: Path = CHECKPOINT) -> Tuple[CharLM, Dict]:
 
 
 def held_out_text() -> str:
-    """The fixed held-out Python code shipped in ``lstm_states/data``."""
+    """The fixed held-out Python code kept in ``notebooks/data``."""
     return HELD_OUT.read_text(encoding="utf-8")
 
 
@@ -339,7 +343,7 @@ def _report(model: CharLM) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m lstm_states.charlm", description=__doc__,
+    p = argparse.ArgumentParser(prog="python notebooks/charlm.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=2400)
     p.add_argument("--seq-len", type=int, default=100)
