@@ -21,8 +21,9 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from .core import LSTMStates
+from .diagrams import plot_output_grid
 from .gateplots import plot_step, set_step
-from .plots import _select, plot_output_grid, plot_state_heatmaps, plot_states_at_step
+from .plots import _select, plot_state_heatmaps, plot_states_at_step
 from .textviz import char_cells, plot_colored_text, text_grid
 
 __all__ = ["StateExplorer", "ReturnsExplorer", "GateStepViewer", "TextExplorer"]
@@ -168,7 +169,7 @@ def lstm_return_shapes(num_layers: int, bidirectional: bool, batch_first: bool,
 class ReturnsExplorer:
     """Pick num_layers / bidirectional / batch_first / proj_size; see what nn.LSTM returns.
 
-    Shows the layers x time grid of ``plots.plot_output_grid`` and the shapes of ``output``,
+    Shows the layers x time grid of ``diagrams.plot_output_grid`` and the shapes of ``output``,
     ``h_n`` and ``c_n`` as a real ``nn.LSTM`` of that configuration returns them.
 
     Args:
