@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import _graphs, _triton
+from . import _triton
 from .core import capture
 
 CONFIGS = [(100, 32, 32, 64, 2), (200, 32, 64, 128, 2), (500, 64, 128, 256, 2), (200, 16, 64, 128, 4)]
@@ -97,7 +97,7 @@ def main(argv=None):
     if device.type == "cuda":
         route = ("one Triton kernel per layer and direction" if _triton.triton is not None
                  else "a loop of T launches per layer (Triton not installed)")
-        print(f"capture's gates and c_t: {route}; CUDA graphs: {'on' if _graphs.ENABLED else 'off'}")
+        print(f"capture's gates and c_t: {route}; CUDA graphs: on (route cuda_graph)")
     rows = [(cfg, bench(*cfg, device, args.repeat)) for cfg in tqdm(CONFIGS, desc="configs")]
     print(f"{'(T, B, I, H, L)':<24}{'nn.LSTM ms':>12}{'capture ms':>12}{'LSTMCell ms':>13}"
           f"{'capture x':>11}{'LSTMCell x':>12}")

@@ -6,112 +6,248 @@ Shape legend used in the comments of this module:
     H_out = P if proj_size > 0 else H.
 
 How it works. ``nn.LSTM`` hands back the top layer's h at every step (``output``) and every
-layer's state at the last step (``h_n``, ``c_n``). To get the rest we run PyTorch's own fused
-LSTM kernel one layer (and one direction) at a time, with the module's own parameters: its
-output is that layer's h_t for every t. Since h_{t-1} is then known for every t, all four gates
-come out of one batched matrix product, and c_t out of the elementwise recurrence
-c_t = f_t * c_{t-1} + i_t * g_t. Nothing is copied out of the module: gradients reach its
-parameters, and the module is never changed. Without autograd every state is written straight
-into its place in the result, and on CPU, when a step's matrix product is large
-(B * H >= 8192), the layer is computed step by step instead, which does the LSTM's work once
-rather than twice.
-On a GPU (float32, Triton installed, no autograd) the activations and the c_t recurrence run
-in one kernel per layer and direction (``_triton.py``) instead of T small launches, and the
-whole computation is recorded into a CUDA graph and replayed on later calls (``_graphs.py``).
+layer's state at the last step (``h_n``, ``c_n``). To get the rest, ``capture`` runs PyTorch's
+own fused LSTM kernel one layer at a time, with the module's own parameters and called as
+nn.LSTM calls it: its output is that layer's h_t for every t, bit for bit what nn.LSTM computes
+inside. Since h_{t-1} is then known for every t, all four gates come out of one batched matrix
+product, and c_t out of the elementwise recurrence c_t = f_t * c_{t-1} + i_t * g_t. Nothing is
+copied out of the module: gradients reach its parameters, and the module is never changed.
+
+``capture`` is four named steps: ``_to_time_major`` (checks, then the input as the layers see
+it), ``_run_layers`` (each layer by one *route*, dropout between layers), then
+``_final_states``' masking and ``_to_caller_layout``. A route computes one layer
+(``routes.py``): ``autograd``, ``kernel`` and ``stepwise`` on any device, ``cuda`` in
+``_cuda.py``, which also replays whole calls from CUDA graphs (``cuda_graph``). ``choose_route``
+picks one in one place; ``capture(..., route=...)`` names one instead.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
-2-layer, H=256 LSTM over T=1000 steps with B=64 in float32 keeps about 0.8 GB.
+2-layer, H=256 LSTM over T=1000 steps with B=64 in float32 keeps about 0.8 GB. ``fields=`` and
+``layers=`` keep less, and the work no kept field needs is not done.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
-from . import _graphs, _triton
+from . import _cuda, routes
+from .routes import LayerStates, Seq
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes"]
+__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "choose_route",
+           "InputError", "InputTypeError", "NotATensorError", "FIELDS", "GATE_NAMES", "ROUTES"]
 
 GATE_NAMES = ("i", "f", "g", "o")  # PyTorch's gate order
+FIELDS = ("h", "c", "gates")  # the states capture can keep
+
+ROUTES: Dict[str, Callable] = {
+    "autograd": routes.autograd,  # differentiable: fused kernel per layer, gates and c replayed
+    "kernel": routes.kernel,  # the same, no autograd, written in place
+    "stepwise": routes.stepwise,  # no autograd, no kernel: step by step in place (CPU)
+    "cuda": _cuda.route,  # the kernel route with batched products and the Triton kernel (GPU)
+}
+ROUTE_NAMES = (*ROUTES, "cuda_graph")  # cuda_graph: the cuda route replayed from a CUDA graph
+
+# Without autograd, on CPU, ``capture`` computes a layer step by step (route ``stepwise``) once
+# the per-step matrix product is big enough to outweigh the per-step Python overhead: there,
+# doing the LSTM's work once beats the fused kernel plus a batched replay of its gates. Measured
+# by timing both routes in turns on the 2-core CI machine: B * H = 16384 took 0.7x the time of
+# the kernel route, 8192 0.8x, 4096 about 1x, 2048 1.3x.
+STEPWISE_MIN_BATCH_X_HIDDEN = 8192
 
 
-@dataclass
-class LSTMStates:
-    """Every state of one LSTM call.
+# ----------------------------------------------------------------------------------------------
+# errors: each is also the type nn.LSTM raises for the same input, so that code written for
+# nn.LSTM (``except RuntimeError``) catches it
 
-    It unpacks like ``nn.LSTM``'s own result, so ``output, (h_n, c_n) = capture(lstm, x)``
-    works, and ``states[0]`` is ``output``.
+
+class InputError(ValueError, RuntimeError):
+    """A bad input or hx value (a size, a shape, no steps, a device). A ValueError, and a
+    RuntimeError as nn.LSTM raises for the same input."""
+
+
+class InputTypeError(TypeError, ValueError, RuntimeError):
+    """A bad dtype, or an hx that is not a pair. A TypeError, and a ValueError (input dtype) or
+    RuntimeError (hx) as nn.LSTM raises for the same input."""
+
+
+class NotATensorError(TypeError, AttributeError):
+    """An input or hx entry that is not a tensor. A TypeError, and an AttributeError as nn.LSTM
+    raises for the same input."""
+
+
+# ----------------------------------------------------------------------------------------------
+# the result
+
+
+class LSTMStates(tuple):
+    """Every state of one LSTM call: the tuple ``(output, (h_n, c_n))`` that nn.LSTM returns,
+    carrying every layer's states as attributes.
+
+    As a tuple it is exactly nn.LSTM's result wherever PyTorch looks: ``output, (h_n, c_n) =
+    states``, ``states[0]``, ``torch.testing.assert_close(states, lstm(x))``, pytree flattening
+    (``torch.func``), pickling and ``==`` behave as on nn.LSTM's own tuple. Read-only; make a
+    changed copy with ``states._replace(h=...)``.
+
+    Attributes:
+        output: what ``nn.LSTM`` returns first: (T, B, D*H_out), (B, T, D*H_out) if
+            batch_first, (T, D*H_out) unbatched, or a PackedSequence for packed input.
+        h_n: (L*D, B, H_out), or (L*D, H_out) unbatched: each layer's and direction's final h.
+        c_n: (L*D, B, H), or (L*D, H) unbatched: each layer's and direction's final c.
+        h: (len(layers), D, T, B, H_out), always time-major: h_t of every kept layer; for the
+            reverse direction index t is input position t (as in ``output[t, :, H_out:]``).
+            None if not kept (``fields``).
+        c: (len(layers), D, T, B, H): the cell state c_t; None if not kept.
+        gates: (len(layers), D, 4, T, B, H): the gates after their activations, in PyTorch's
+            order i, f, g, o; None if not kept.
+        layers: the kept layers' indices: ``h[k]`` is layer ``layers[k]``.
+        lengths: (B,) int64 on the CPU for packed input, in the caller's batch order (as
+            ``pad_packed_sequence`` returns it); None otherwise. h, c and gates are zero past
+            each sequence's end.
+        batch_first: how ``output`` is laid out (h, c and gates are time-major regardless).
+        num_directions: D.
     """
 
-    output: Union[Tensor, PackedSequence]
-    """Exactly what ``nn.LSTM`` returns first: (T, B, D*H_out), (B, T, D*H_out) if batch_first,
-    (T, D*H_out) for unbatched input, or a PackedSequence for packed input."""
-    h_n: Tensor
-    """(L*D, B, H_out), or (L*D, H_out) unbatched: each layer's and direction's final h."""
-    c_n: Tensor
-    """(L*D, B, H), or (L*D, H) unbatched: each layer's and direction's final c."""
-    h: Tensor
-    """(L, D, T, B, H_out), always time-major: h_t of every layer. For the reverse direction
-    index t is input position t (as in ``output[t, :, H_out:]``)."""
-    c: Tensor
-    """(L, D, T, B, H): the cell state c_t of every layer."""
-    gates: Tensor
-    """(L, D, 4, T, B, H): the gates after their activations, in PyTorch's order i, f, g, o."""
-    lengths: Optional[Tensor] = None
-    """(B,) int64 on the CPU for packed input, in the caller's batch order (as
-    ``pad_packed_sequence`` returns it); None otherwise. h, c and gates are zero past each
-    sequence's end."""
-    batch_first: bool = False
-    """How ``output`` is laid out (h, c and gates are time-major regardless)."""
+    _STATES = ("h", "c", "gates")
+    _EXTRA = ("h", "c", "gates", "lengths", "batch_first", "layers", "num_directions")
 
-    # --- tuple protocol, so that an LSTMStates can stand in for nn.LSTM's result ---
-    def _as_tuple(self) -> Tuple[Union[Tensor, PackedSequence], Tuple[Tensor, Tensor]]:
-        return self.output, (self.h_n, self.c_n)
+    def __new__(cls, output, h_n: Tensor, c_n: Tensor, h: Optional[Tensor] = None,
+                c: Optional[Tensor] = None, gates: Optional[Tensor] = None,
+                lengths: Optional[Tensor] = None, batch_first: bool = False,
+                layers: Optional[Sequence[int]] = None, num_directions: Optional[int] = None):
+        self = super().__new__(cls, (output, (h_n, c_n)))
+        kept = next((s for s in (h, c, gates) if s is not None), None)
+        if layers is None:
+            layers = range(kept.shape[0]) if kept is not None else ()
+        if num_directions is None:
+            num_directions = kept.shape[1] if kept is not None else 1
+        self.__dict__.update(h=h, c=c, gates=gates, lengths=lengths, batch_first=batch_first,
+                             layers=tuple(int(k) for k in layers),
+                             num_directions=int(num_directions))
+        return self
 
-    def __iter__(self) -> Iterator:
-        return iter(self._as_tuple())
+    def __setattr__(self, name, value):
+        raise AttributeError(f"LSTMStates is read-only; make a changed copy with"
+                             f" states._replace({name}=...)")
 
-    def __getitem__(self, index):
-        return self._as_tuple()[index]
+    @property
+    def output(self) -> Union[Tensor, PackedSequence]:
+        return self[0]
 
-    def __len__(self) -> int:
-        return 2
+    @property
+    def h_n(self) -> Tensor:
+        return self[1][0]
+
+    @property
+    def c_n(self) -> Tensor:
+        return self[1][1]
 
     @property
     def num_layers(self) -> int:
-        return self.h.shape[0]
+        """How many layers' states are kept (``len(layers)``)."""
+        return len(self.layers)
 
-    @property
-    def num_directions(self) -> int:
-        return self.h.shape[1]
+    def _asdict(self) -> dict:
+        """Every field by name (as namedtuple's ``_asdict``)."""
+        return dict(output=self[0], h_n=self[1][0], c_n=self[1][1],
+                    **{k: self.__dict__[k] for k in self._EXTRA})
+
+    def _replace(self, **changes) -> LSTMStates:
+        """A copy with some fields replaced (as namedtuple's ``_replace``)."""
+        unknown = set(changes) - set(self._asdict())
+        if unknown:
+            raise TypeError(f"LSTMStates has no field {sorted(unknown)}; fields:"
+                            f" {list(self._asdict())}")
+        return LSTMStates(**{**self._asdict(), **changes})
+
+    def __reduce__(self):
+        return _rebuild, (self._asdict(),)
+
+    def __repr__(self) -> str:
+        def shape(t):
+            if t is None:
+                return "None"
+            if isinstance(t, PackedSequence):
+                return f"PackedSequence(data={tuple(t.data.shape)})"
+            return f"({', '.join(str(s) for s in t.shape)})"
+        parts = [f"{k}={shape(v)}" for k, v in self._asdict().items()
+                 if k in ("output", "h_n", "c_n", *self._STATES)]
+        return f"LSTMStates({', '.join(parts)}, layers={self.layers})"
 
     def gate(self, name: str) -> Tensor:
-        """One gate by name ('i', 'f', 'g' or 'o'): (L, D, T, B, H)."""
+        """One gate by name ('i', 'f', 'g' or 'o'): (len(layers), D, T, B, H)."""
         if name not in GATE_NAMES:
             raise ValueError(f"gate name must be one of {GATE_NAMES}, got {name!r}")
+        if self.gates is None:
+            raise ValueError("the gates were not kept: capture(..., fields=(..., 'gates'))")
         return self.gates[:, :, GATE_NAMES.index(name)]
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> LSTMStates:
+        """A new LSTMStates with ``fn`` applied to every tensor (lengths stay on the CPU)."""
+        output = self[0]
+        if isinstance(output, PackedSequence):
+            data = fn(output.data)  # (the indices go where the data goes, as PackedSequence.to)
+            output = PackedSequence(data, output.batch_sizes, *(
+                None if i is None else i.to(data.device)
+                for i in (output.sorted_indices, output.unsorted_indices)))
+        else:
+            output = fn(output)
+        changes = {k: None if self.__dict__[k] is None else fn(self.__dict__[k])
+                   for k in self._STATES}
+        return self._replace(output=output, h_n=fn(self[1][0]), c_n=fn(self[1][1]), **changes)
+
+    def to(self, *args, **kwargs) -> LSTMStates:
+        """A new LSTMStates with every tensor's ``.to(*args, **kwargs)`` (device, dtype)."""
+        return self._map(lambda t: t.to(*args, **kwargs))
+
+    def cpu(self) -> LSTMStates:
+        """A new LSTMStates with every tensor on the CPU."""
+        return self._map(lambda t: t.cpu())
+
+    def detach(self) -> LSTMStates:
+        """A new LSTMStates with every tensor detached from the autograd graph."""
+        return self._map(lambda t: t.detach())
+
+
+def _rebuild(fields: dict) -> LSTMStates:
+    return LSTMStates(**fields)
+
+
+# pytree: an LSTMStates flattens to exactly the leaves of nn.LSTM's (output, (h_n, c_n)), so
+# torch.func and friends see the same values; it rebuilds as an LSTMStates holding those
+pytree.register_pytree_node(
+    LSTMStates,
+    lambda s: ([s[0], s[1]], (s.batch_first, s.num_directions)),
+    lambda children, ctx: LSTMStates(children[0], *children[1], batch_first=ctx[0],
+                                     num_directions=ctx[1]),
+    serialized_type_name="lstm_states.LSTMStates")
 
 
 def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, hidden_size: int,
-                 proj_size: int = 0, dtype: torch.dtype = torch.float32) -> int:
-    """Bytes that h, c and gates of one capture take: L*D*T*B*(H_out + 5*H)*itemsize."""
+                 proj_size: int = 0, dtype: torch.dtype = torch.float32, *,
+                 fields: Iterable[str] = FIELDS) -> int:
+    """Bytes of the states one capture keeps: num_layers (the kept layers) * D * T * B *
+    (H_out for h + H for c + 4H for the gates, those in ``fields``) * itemsize."""
     h_out = proj_size if proj_size > 0 else hidden_size
+    fields = check_fields(fields)
+    per_step = {"h": h_out, "c": hidden_size, "gates": 4 * hidden_size}
     itemsize = torch.empty((), dtype=dtype).element_size()
-    return num_layers * num_directions * steps * batch * (h_out + 5 * hidden_size) * itemsize
+    width = sum(per_step[f] for f in fields)
+    return num_layers * num_directions * steps * batch * width * itemsize
 
 
 # ----------------------------------------------------------------------------------------------
 # input checks: every problem is reported before any computation, with what to do instead
 
 
-def _check_module(lstm) -> None:
+def _check_module(lstm, who: str = "capture()") -> None:
     if not isinstance(lstm, nn.LSTM):
         hint = ""
         if isinstance(lstm, nn.LSTMCell):
@@ -119,8 +255,49 @@ def _check_module(lstm) -> None:
                     " every state you get.")
         elif isinstance(lstm, nn.RNNBase):
             hint = f" {type(lstm).__name__} has no cell state or LSTM gates."
-        raise TypeError(f"capture() needs a torch.nn.LSTM, got {type(lstm).__name__}.{hint}"
+        raise TypeError(f"{who} needs a torch.nn.LSTM, got {type(lstm).__name__}.{hint}"
                         " Pass an nn.LSTM (or an lstm_states.LayerwiseLSTM).")
+    forward = type(lstm).forward
+    if forward is not nn.LSTM.forward and forward is not LayerwiseLSTM.forward:
+        raise TypeError(
+            f"{who} cannot see inside a {type(lstm).__name__}: it is an nn.LSTM subclass with its"
+            " own forward, which may change the weights or the input before nn.LSTM runs, and"
+            " capture computes what nn.LSTM.forward would, with the module's parameters as they"
+            " are. Capture the nn.LSTM that forward really runs, with the weights and input it"
+            " really uses (e.g. build a plain nn.LSTM, load those weights, call capture on it).")
+
+
+def check_fields(fields) -> Tuple[str, ...]:
+    """The kept fields, checked: a non-empty subset of FIELDS (a str is one field)."""
+    if isinstance(fields, str):
+        fields = (fields,)
+    try:
+        fields = tuple(fields)
+    except TypeError:
+        raise ValueError(f"fields must be a non-empty collection of {FIELDS}, got"
+                         f" {type(fields).__name__}") from None
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown or not fields:
+        what = f"unknown {unknown}" if unknown else "an empty selection"
+        raise ValueError(f"fields must be a non-empty subset of {FIELDS}; got {what}")
+    return tuple(f for f in FIELDS if f in fields)  # in FIELDS' order, once each
+
+
+def check_layers(lstm: nn.LSTM, layers) -> Tuple[int, ...]:
+    """The kept layers, checked: indices in 0..L-1, each once (None: every layer)."""
+    L = lstm.num_layers
+    if layers is None:
+        return tuple(range(L))
+    if isinstance(layers, int):
+        layers = (layers,)
+    layers = tuple(layers)
+    bad = [k for k in layers if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < L]
+    if bad or not layers or len(set(layers)) != len(layers):
+        what = (f"{bad} out of range" if bad else "no layer" if not layers else
+                f"a layer twice in {list(layers)}")
+        raise ValueError(f"layers must be distinct layer indices in 0..{L - 1} (this LSTM has"
+                         f" num_layers={L}), or None for all; got {what}")
+    return layers
 
 
 def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
@@ -128,30 +305,32 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
     if isinstance(input, PackedSequence):
         data = input.data
         if data.dim() != 2:
-            raise ValueError(f"a PackedSequence's data must be 2-D (sum of lengths, input_size),"
+            raise InputError(f"a PackedSequence's data must be 2-D (sum of lengths, input_size),"
                              f" got shape {tuple(data.shape)}")
         unbatched = False
     elif isinstance(input, Tensor):
         data = input
         if data.dim() not in (2, 3):
             layout = "(B, T, input_size)" if lstm.batch_first else "(T, B, input_size)"
-            raise ValueError(f"input must be 3-D {layout} or 2-D (T, input_size) for one unbatched"
-                             f" sequence, got {data.dim()}-D input of shape {tuple(data.shape)}")
+            raise InputError(f"input must be 3-D {layout} or 2-D (T, input_size) for one"
+                             f" unbatched sequence, got {data.dim()}-D input of shape"
+                             f" {tuple(data.shape)}")
         unbatched = data.dim() == 2
         t_dim = 0 if unbatched or not lstm.batch_first else 1
         if data.shape[t_dim] == 0:
-            raise ValueError("input has no time steps (T = 0); give at least one step")
+            raise InputError("input has no time steps (T = 0); give at least one step")
     else:
-        raise TypeError(f"input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+        raise NotATensorError(f"input must be a Tensor or a PackedSequence, got"
+                              f" {type(input).__name__}")
     if data.shape[-1] != lstm.input_size:
-        raise ValueError(f"input has {data.shape[-1]} features in its last dimension but the LSTM"
-                         f" was built with input_size={lstm.input_size}")
+        raise InputError(f"input has {data.shape[-1]} features in its last dimension but the"
+                         f" LSTM was built with input_size={lstm.input_size}")
     weight = lstm.weight_ih_l0
     if data.dtype != weight.dtype:
-        raise TypeError(f"input dtype {data.dtype} differs from the LSTM's parameters"
-                        f" ({weight.dtype}); convert one of them, e.g. input.to({weight.dtype})")
+        raise InputTypeError(f"input dtype {data.dtype} differs from the LSTM's parameters"
+                             f" ({weight.dtype}); convert one of them, e.g. input.to({weight.dtype})")
     if data.device != weight.device:
-        raise ValueError(f"input is on {data.device} but the LSTM's parameters are on"
+        raise InputError(f"input is on {data.device} but the LSTM's parameters are on"
                          f" {weight.device}; move one of them, e.g. input.to('{weight.device}')")
     return data, unbatched
 
@@ -159,239 +338,27 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
 def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor) -> None:
     if hx is None:
         return
-    if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
         got = type(hx).__name__
         if isinstance(hx, (tuple, list)):
-            got += f" of {len(hx)}: ({', '.join(type(t).__name__ for t in hx)})"
-        raise TypeError(f"hx must be a pair of tensors (h_0, c_0), as for nn.LSTM; got a {got}")
+            got += f" of {len(hx)}"
+        raise InputTypeError(f"hx must be a pair of tensors (h_0, c_0), as for nn.LSTM; got a {got}")
+    for name, t in zip(("h_0", "c_0"), hx, strict=True):
+        if not isinstance(t, Tensor):
+            raise NotATensorError(f"hx must be a pair of tensors (h_0, c_0); {name} is a"
+                                  f" {type(t).__name__}")
     h_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
     rows = lstm.num_layers * (2 if lstm.bidirectional else 1)
     for name, t, size in (("h_0", hx[0], h_out), ("c_0", hx[1], lstm.hidden_size)):
         want = (rows, size) if unbatched else (rows, batch, size)
         if tuple(t.shape) != want:
-            raise ValueError(f"{name} must have shape {want} (num_layers * num_directions,"
-                             f"{'' if unbatched else ' batch,'} {'proj_size' if name == 'h_0' and lstm.proj_size else 'hidden_size'}),"
-                             f" got {tuple(t.shape)}")
+            last = "proj_size" if name == "h_0" and lstm.proj_size else "hidden_size"
+            raise InputError(f"{name} must have shape {want} (num_layers * num_directions,"
+                             f"{'' if unbatched else ' batch,'} {last}), got {tuple(t.shape)}")
         if t.dtype != data.dtype:
-            raise TypeError(f"{name} dtype {t.dtype} differs from the input's ({data.dtype})")
+            raise InputTypeError(f"{name} dtype {t.dtype} differs from the input's ({data.dtype})")
         if t.device != data.device:
-            raise ValueError(f"{name} is on {t.device} but the input is on {data.device}")
-
-
-# ----------------------------------------------------------------------------------------------
-# the computation
-
-
-def _layer_params(lstm: nn.LSTM, layer: int, direction: int):
-    """The module's own parameters of one layer and direction, in the fused kernel's order."""
-    sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-    names = ["weight_ih", "weight_hh"]
-    if lstm.bias:
-        names += ["bias_ih", "bias_hh"]
-    if lstm.proj_size > 0:
-        names += ["weight_hr"]
-    return [getattr(lstm, n + sfx) for n in names]
-
-
-def _unpack(params):
-    """(w_ih, w_hh, b_ih + b_hh or None, w_hr or None) from ``_layer_params``' list."""
-    bias = params[2] + params[3] if len(params) >= 4 else None  # (4H,)
-    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
-    return params[0], params[1], bias, w_hr
-
-
-def _reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[Tensor] = None) -> Tensor:
-    """Reverses each sequence within its own length; padding stays at the end. (T, B, *)."""
-    if lengths is None and out is None:
-        return x.flip(0)
-    T, B = x.shape[0], x.shape[1]
-    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
-    if lengths is None:  # (made on x's device: a CUDA graph being recorded allows no copies)
-        lens = torch.full((1, B), T, device=x.device)  # (1, B)
-    else:
-        lens = lengths.to(x.device)[None, :]  # (1, B)
-    idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
-    idx = idx.view(T, B, *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
-    return torch.gather(x, 0, idx.expand_as(x), out=out)
-
-
-# Without autograd, on CPU, ``capture`` computes a layer step by step (``_steps_in_place``) once the
-# per-step matrix product is big enough to outweigh the per-step Python overhead: there, doing
-# the LSTM's work once beats the fused kernel plus a batched replay of its gates. Measured by
-# timing ``capture`` with this set to 0 and to 10**9 in turns on the 2-core CI machine:
-# B * H = 16384 took 0.7x the time of the kernel route, 8192 0.8x, 4096 about 1x, 2048 1.3x.
-# Tests set it to 0 or to a huge value to cover both routes.
-STEPWISE_MIN_BATCH_X_HIDDEN = 8192
-
-
-def _fused_kernel_args(params, bias: Optional[Tensor], w_hr: Optional[Tensor]):
-    """(weights, has_biases) for one layer's ``torch.lstm`` call.
-
-    On CUDA without biases, the module's two weight matrices of a layer can sit side by side in
-    its cuDNN weight buffer, and torch.lstm (2.11, cuDNN) then gives wrong results for them
-    (measured on an H200: errors ~0.3); with zero biases added it takes its copying path and is
-    exact. The ``train`` flag the callers pass is for cuDNN too: its backward needs it (dropout is
-    0 here, so it changes nothing else), which lets capture give gradients in eval mode.
-    """
-    if bias is None and params[0].is_cuda:
-        zeros = params[0].new_zeros(params[0].shape[0])  # (4H,)
-        return [params[0], params[1], zeros, zeros] + ([w_hr] if w_hr is not None else []), True
-    return params, bias is not None
-
-
-def _one_direction(x: Tensor, h0: Tensor, c0: Tensor, params, out=None,
-                   stepwise: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
-    """One layer, one direction, in processing order (step 0 first).
-
-    x: (T, B, I_l); h0: (B, H_out); c0: (B, H). Returns h (T, B, H_out), c (T, B, H),
-    gates (4, T, B, H). With ``out=(h, c, gates)`` (only without autograd) it writes into those
-    tensors instead of allocating new ones, step by step if ``stepwise``.
-    """
-    if stepwise:
-        return _steps_in_place(x, h0, c0, params, out)
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, w_hr = _unpack(params)
-    # h_t for every t from PyTorch's fused kernel, with this layer's own parameters
-    h, _, _ = torch.lstm(x, (h0[None], c0[None]), *_fused_kernel_args(params, bias, w_hr),
-                         1, 0.0, out is None and x.is_cuda, False, False)  # (T, B, H_out)
-    if out is None:
-        # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
-        z = F.linear(x, w_ih, bias).view(T * B, 4 * H)  # W_ih x_t + b: (T*B, 4H)
-        z[:B].addmm_(h0, w_hh.t())  # + W_hh h_{-1}, with h_{-1} = h0
-        z[B:].addmm_(h[:-1].reshape((T - 1) * B, h.shape[-1]), w_hh.t())  # + W_hh h_{t-1}
-        z = z.view(T, B, 4, H)
-        # i, f, o = σ(z); g = tanh(z)
-        gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
-                             z[:, :, 3].sigmoid()])  # (4, T, B, H)
-        i, f, g = gates[0], gates[1], gates[2]
-        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t: a loop over t of one fused elementwise op
-        ig = i * g  # (T, B, H)
-        cs, c_t = [], c0
-        for t in range(T):
-            c_t = torch.addcmul(ig[t], f[t], c_t)
-            cs.append(c_t)
-        return h, torch.stack(cs), gates
-    # the same, written into the caller's tensors (no autograd): each gate's pre-activation is
-    # computed straight into its place in ``gates`` and activated there (no temporary, no
-    # strided writes)
-    h_out, c, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H), contiguous
-    h_out.copy_(h)
-    _input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k
-    h_prev = torch.cat([h0[None], h[:-1]]).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
-    # z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
-    if x.is_cuda:  # one batched product for the four gates (one launch)
-        gates.view(4, T * B, H).baddbmm_(h_prev.expand(4, *h_prev.shape),
-                                         w_hh.view(4, H, -1).transpose(1, 2))
-    else:
-        for k in range(4):
-            gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
-    if _triton.available(gates) and c.is_contiguous() and \
-            _triton.gates_and_cells(gates, c0.contiguous(), c):
-        # on a GPU: every step's activations and c_t in one kernel, not T launches
-        return h_out, c, gates
-    # i, f, o = σ(z); g = tanh(z)
-    torch.sigmoid_(gates[:2])
-    torch.tanh_(gates[2])
-    torch.sigmoid_(gates[3])
-    i, f, g = gates[0], gates[1], gates[2]
-    torch.mul(i, g, out=c)  # i_t ⊙ g_t, then c_t = f_t ⊙ c_{t-1} + (i_t ⊙ g_t) in place
-    c_t = c0
-    for t in range(T):
-        c_t = torch.addcmul(c[t], f[t], c_t, out=c[t])
-    return h_out, c, gates
-
-
-def _input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates: Tensor) -> None:
-    """Writes W_ih,k x_t + b_k into ``gates[k, t]`` for every gate k and step t; no autograd.
-
-    x: (T, B, I_l); w_ih: (4H, I_l); bias: (4H,) or None; gates: (4, T, B, H), contiguous.
-    One matrix product per gate straight into its place (no (T, B, 4H) temporary).
-    """
-    T, B, H = gates.shape[1:]
-    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
-    if x.is_cuda:  # the four gates in one batched product: a GPU pays per launch
-        w = w_ih.view(4, H, -1).transpose(1, 2)  # (4, I_l, H): each gate's W_ih^T
-        z = gates.view(4, T * B, H)
-        x_rows = x_rows.expand(4, *x_rows.shape)  # (4, T*B, I_l), no copy
-        if bias is None:
-            torch.bmm(x_rows, w, out=z)
-        else:
-            torch.baddbmm(bias.view(4, 1, H), x_rows, w, out=z)
-        return
-    for k in range(4):
-        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
-        z_k = gates[k].view(T * B, H)
-        if bias is None:
-            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
-        else:
-            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
-
-
-def _steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> Tuple[Tensor, Tensor, Tensor]:
-    """The LSTM equations step by step, written into ``out=(h, c, gates)``; no autograd.
-
-    This does the LSTM's work once (the fused kernel plus a replay of its gates does it twice),
-    with no per-step allocation, at the price of a few small operations per step.
-    """
-    h_out, c_out, gates = out  # (T, B, H_out), (T, B, H), (4, T, B, H)
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, w_hr = _unpack(params)
-    _input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
-    w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
-    i, f, g, o = gates  # 4 x (T, B, H)
-    o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
-    h_t, c_t = h0, c0
-    for t in range(T):
-        # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
-        gates[:, t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
-        # i, f, o = σ(z_t); g = tanh(z_t), in place
-        torch.sigmoid_(gates[:2, t])
-        torch.tanh_(g[t])
-        torch.sigmoid_(o[t])
-        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
-        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
-        if w_hr is None:
-            h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
-        else:
-            torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
-            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
-    return h_out, c_out, gates
-
-
-def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
-            hx: Optional[Tuple[Tensor, Tensor]] = None) -> LSTMStates:
-    """Runs ``lstm`` on ``input`` and returns every layer's h, c and gates at every step.
-
-    Args:
-        lstm: any ``torch.nn.LSTM`` (trained or not, any configuration); never changed. Its own
-            parameters are used, so gradients reach them.
-        input: what you would pass to ``lstm``: (T, B, I), (B, T, I) if batch_first, (T, I)
-            unbatched, or a PackedSequence.
-        hx: optional (h_0, c_0), shaped as ``nn.LSTM`` expects: (L*D, B, H_out), (L*D, B, H).
-
-    Returns:
-        LSTMStates with ``output``, ``h_n``, ``c_n`` as ``lstm(input, hx)`` returns them (equal
-        within float tolerance) and ``h`` (L, D, T, B, H_out), ``c`` (L, D, T, B, H), ``gates``
-        (L, D, 4, T, B, H).
-
-    Dropout: in eval mode (or with dropout=0) the result is exact. In training mode with
-    ``dropout > 0``, capture draws its own masks (``F.dropout`` with the same p on each layer's
-    input but the first, as nn.LSTM does; on CPU, from the same random state, they come out as
-    nn.LSTM's own, but nothing in PyTorch promises that, and on CUDA cuDNN draws differently) and
-    every returned tensor, ``output`` included, is consistent with those masks.
-
-    On a GPU without autograd (unpacked input, no dropout at work) the computation is recorded
-    once per module and input shape into a CUDA graph and replayed after that (``_graphs.py``):
-    the same results, without the launch cost of ~10 small kernels per layer.
-    """
-    _check_module(lstm)
-    data, unbatched = _check_input(lstm, input)
-    given = hx if isinstance(hx, (tuple, list)) else ()  # (a malformed hx: _check_hx says so)
-    if not _needs_autograd(lstm, data, *given) and _graphs.wanted(lstm, input):
-        return _graphs.replay(lstm, input, hx,
-                              lambda inp, h: _compute(lstm, inp, h, inp, unbatched))
-    return _compute(lstm, input, hx, data, unbatched)
+            raise InputError(f"{name} is on {t.device} but the input is on {data.device}")
 
 
 def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
@@ -401,141 +368,233 @@ def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
         isinstance(t, Tensor) and t.requires_grad for t in (*tensors, *lstm.parameters()))
 
 
-def _compute(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
-             hx: Optional[Tuple[Tensor, Tensor]], data: Tensor, unbatched: bool) -> LSTMStates:
-    """``capture``'s computation, after its checks of the module and the input (``data`` and
-    ``unbatched`` as ``_check_input`` returned them)."""
+def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
+                 route: Optional[str] = None, exact: bool = False) -> str:
+    """The route ``capture`` takes for this call: ``route`` if given (checked), else
+    ``autograd`` when autograd records the call, ``cuda_graph``/``cuda`` on a GPU, ``stepwise``
+    on CPU for large B*H when c or the gates are kept (unless ``exact``: only routes whose
+    output, h_n and c_n are PyTorch's kernel's own), else ``kernel``."""
+    data = input.data if isinstance(input, PackedSequence) else input
+    given = hx if isinstance(hx, (tuple, list)) else ()
+    needs_grad = _needs_autograd(lstm, data, *given)
+    if route is not None:
+        if route not in ROUTE_NAMES:
+            raise ValueError(f"route must be one of {ROUTE_NAMES} or None (chosen for you),"
+                             f" got {route!r}")
+        if needs_grad and route != "autograd":
+            raise ValueError(f"route {route!r} computes without autograd, but autograd records"
+                             " this call (grad mode on and the input, hx or the LSTM's parameters"
+                             " require grad): use route='autograd', or torch.no_grad()")
+        if route == "cuda_graph" and not _cuda.graphs_possible(lstm, input):
+            raise ValueError("route 'cuda_graph' needs a CUDA tensor input (not packed), no"
+                             " dropout at work and no graph being recorded by the caller")
+        return route
+    if needs_grad:
+        return "autograd"
+    if data.is_cuda:
+        return "cuda_graph" if _cuda.graphs_possible(lstm, input) else "cuda"
+    B = int(input.batch_sizes[0]) if isinstance(input, PackedSequence) else \
+        (1 if data.dim() == 2 else data.shape[0 if lstm.batch_first else 1])
+    replay = {"c", "gates"} & set(check_fields(fields))
+    if not exact and replay and B * lstm.hidden_size >= STEPWISE_MIN_BATCH_X_HIDDEN:
+        return "stepwise"
+    return "kernel"
 
-    # 1. everything time-major and batched: x (T, B, I)
-    lengths = None
-    if isinstance(input, PackedSequence):
-        x, lengths = pad_packed_sequence(input)  # caller's batch order, zero past the ends
-    elif unbatched:
-        x = input[:, None]  # (T, 1, I)
-    else:
-        x = input.transpose(0, 1) if lstm.batch_first else input
-    T, B = x.shape[0], x.shape[1]
-    if lengths is not None and bool((lengths == T).all()):
-        lengths_for_flip = None  # every sequence full length: a plain flip reverses them
-    else:
-        lengths_for_flip = lengths
-    _check_hx(lstm, hx, B, unbatched, data)
 
-    L, D, H = lstm.num_layers, 2 if lstm.bidirectional else 1, lstm.hidden_size
-    H_out = lstm.proj_size if lstm.proj_size > 0 else H
-    if hx is None:
-        h0 = x.new_zeros(L * D, B, H_out)
-        c0 = x.new_zeros(L * D, B, H)
-    else:
-        h0, c0 = (hx[0][:, None], hx[1][:, None]) if unbatched else hx  # (L*D, B, *)
-    # without autograd, every state is written straight into its place in the result
-    in_place = not _needs_autograd(lstm, x, h0, c0)
-    if in_place:
-        h_all = x.new_empty(L, D, T, B, H_out)
-        c_all = x.new_empty(L, D, T, B, H)
-        g_all = x.new_empty(L, D, 4, T, B, H)
-    # (measured on CPU; on a GPU a per-step loop would be launch-bound, so the kernel route)
-    stepwise = in_place and x.device.type == "cpu" and B * H >= STEPWISE_MIN_BATCH_X_HIDDEN
-    hs, cs, gs = [], [], []
-    layer_in = x  # (T, B, I_l)
+# ----------------------------------------------------------------------------------------------
+# capture
+
+
+def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
+            hx: Optional[Tuple[Tensor, Tensor]] = None, *, fields: Iterable[str] = FIELDS,
+            layers: Optional[Sequence[int]] = None, route: Optional[str] = None) -> LSTMStates:
+    """Runs ``lstm`` on ``input`` and returns every layer's h, c and gates at every step.
+
+    Args:
+        lstm: any ``torch.nn.LSTM`` (trained or not, any configuration; not a subclass with a
+            forward of its own); never changed. Its own parameters are used, so gradients reach
+            them.
+        input: what you would pass to ``lstm``: (T, B, I), (B, T, I) if batch_first, (T, I)
+            unbatched, or a PackedSequence.
+        hx: optional (h_0, c_0), shaped as ``nn.LSTM`` expects: (L*D, B, H_out), (L*D, B, H).
+        fields: which states to keep, a non-empty subset of ("h", "c", "gates"); the others are
+            None on the result and not computed (``fields=("h",)`` is one fused kernel call per
+            layer, little more than nn.LSTM itself).
+        layers: which layers to keep (indices; None: all). ``h`` is then
+            (len(layers), D, T, B, H_out) and ``states.layers`` holds the indices.
+        route: how to compute (see ``routes.py``): None chooses (``choose_route``);
+            "autograd", "kernel", "stepwise", "cuda" or "cuda_graph" force one.
+
+    Returns:
+        LSTMStates: the tuple ``(output, (h_n, c_n))`` as ``lstm(input, hx)`` returns it (bit
+        for bit on every route but ``stepwise``, which is equal within float tolerance), with
+        ``h`` (len(layers), D, T, B, H_out), ``c`` (..., H) and ``gates`` (len(layers), D, 4, T,
+        B, H) as attributes.
+
+    Raises ValueError for a bad selection or route, and :class:`InputError`,
+    :class:`InputTypeError`, :class:`NotATensorError` for input nn.LSTM would refuse (each also
+    the type nn.LSTM raises), before any computation.
+
+    Dropout: in eval mode (or with dropout=0) the result is exact. In training mode with
+    ``dropout > 0``, capture draws its own masks (``F.dropout`` with the same p on each layer's
+    input but the first, as nn.LSTM does; on CPU, from the same random state, they come out as
+    nn.LSTM's own, but nothing in PyTorch promises that, and on CUDA cuDNN draws differently) and
+    every returned tensor, ``output`` included, is consistent with those masks.
+
+    Example::
+
+        st = capture(lstm, x, fields=("h",), layers=[0])   # layer 0's h_t only
+        st.h[0, 0, t]                                      # (B, H_out) at step t
+    """
+    _check_module(lstm)
+    data, unbatched = _check_input(lstm, input)
+    fields, layers = check_fields(fields), check_layers(lstm, layers)
+    route = choose_route(lstm, input, hx, fields, route)
+    if route == "cuda_graph":
+        return _cuda.replay(lstm, input, hx, (fields, layers), lambda inp, h: _compute(
+            lstm, inp, h, unbatched, fields, layers, "cuda"))
+    return _compute(lstm, input, hx, unbatched, fields, layers, route)
+
+
+def _compute(lstm: nn.LSTM, input, hx, unbatched: bool, fields: Tuple[str, ...],
+             layers: Tuple[int, ...], route: str) -> LSTMStates:
+    """capture after its checks: the four steps, by ``route``."""
+    inp = _to_time_major(lstm, input, hx, unbatched)
     with warnings.catch_warnings():
         # on CUDA, per-layer calls use the module's weights in place, not its flat cuDNN buffer
         warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
         # with proj_size, the CPU kernel says once that it falls back from oneDNN (as nn.LSTM does)
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-        for layer in range(L):
-            if layer > 0 and lstm.dropout > 0 and lstm.training:
-                layer_in = _dropout(layer_in, lstm.dropout, lengths, input)
-            h_dirs, c_dirs, g_dirs = [], [], []
-            for d in range(D):
-                k = layer * D + d
-                params = _layer_params(lstm, layer, d)
-                if d == 0:
-                    out = (h_all[layer, 0], c_all[layer, 0], g_all[layer, 0]) if in_place else None
-                    h, c, g = _one_direction(layer_in, h0[k], c0[k], params, out, stepwise)
-                else:  # run in processing order, then back to input positions
-                    seq = _reverse_within_lengths(layer_in, lengths_for_flip)
-                    tmp = (torch.empty_like(h_all[layer, 1]), torch.empty_like(c_all[layer, 1]),
-                           torch.empty_like(g_all[layer, 1])) if in_place else None
-                    h, c, g = _one_direction(seq, h0[k], c0[k], params, tmp, stepwise)
-                    out = (h_all[layer, 1], c_all[layer, 1],
-                           g_all[layer, 1].permute(1, 2, 0, 3)) if in_place else (None,) * 3
-                    h = _reverse_within_lengths(h, lengths_for_flip, out[0])
-                    c = _reverse_within_lengths(c, lengths_for_flip, out[1])
-                    g = _reverse_within_lengths(g.permute(1, 2, 0, 3), lengths_for_flip, out[2])
-                    g = g.permute(2, 0, 1, 3)  # (T, B, 4, H) -> (4, T, B, H)
-                h_dirs.append(h)
-                c_dirs.append(c)
-                g_dirs.append(g)
-            if not in_place:
-                hs.append(torch.stack(h_dirs))  # (D, T, B, H_out)
-                cs.append(torch.stack(c_dirs))  # (D, T, B, H)
-                gs.append(torch.stack(g_dirs))  # (D, 4, T, B, H)
-            layer_in = h_dirs[0] if D == 1 else torch.cat(h_dirs, dim=-1)  # (T, B, D*H_out)
-    if not in_place:
-        h_all = torch.stack(hs)  # (L, D, T, B, H_out)
-        c_all = torch.stack(cs)  # (L, D, T, B, H)
-        g_all = torch.stack(gs)  # (L, D, 4, T, B, H)
-    top = layer_in  # (T, B, D*H_out)
-    if lengths is not None:  # zero past each sequence's end
-        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(x.device, x.dtype)  # (T, B)
-        mask = mask[..., None]  # (T, B, 1)
-        if in_place:  # no second copy of everything
-            for states in (h_all, c_all, g_all):
-                states.mul_(mask)
-            if D == 2:  # (with one direction top is a view of h_all, masked above)
-                top.mul_(mask)
+        top, h_n, c_n, states = _run_layers(lstm, inp, fields, layers, route)
+    states = _zero_past_the_ends(states, inp, in_place=route != "autograd")
+    return _to_caller_layout(lstm, inp, top, h_n, c_n, states, layers)
+
+
+@dataclass
+class _Input:
+    """The input as the layers see it (step 1)."""
+
+    x: Seq  # layer 0's input: (T, B, I) time-major, or packed
+    like: Optional[PackedSequence]  # the caller's packed input (how to pack), None if a tensor
+    h0: Tensor  # (L*D, B, H_out), caller's batch order
+    c0: Tensor  # (L*D, B, H)
+    unbatched: bool
+
+
+def _to_time_major(lstm: nn.LSTM, input, hx, unbatched: bool) -> _Input:
+    """Step 1: x time-major and batched (T, B, I), or packed as given; hx checked and batched."""
+    if isinstance(input, PackedSequence):
+        sizes = input.batch_sizes  # (T,) batch size at each step, sorted order
+        T, B = len(sizes), int(sizes[0])
+        lengths = (sizes[None, :] > torch.arange(B)[:, None]).sum(1)  # (B,) sorted order
+        if input.unsorted_indices is not None:
+            lengths = lengths[input.unsorted_indices.cpu()]  # caller's order
+        x = Seq(packed=input, steps=T, lengths=lengths)
+        like = input
+    else:
+        if unbatched:
+            padded = input[:, None]  # (T, 1, I)
         else:
-            h_all, c_all, g_all, top = h_all * mask, c_all * mask, g_all * mask, top * mask
-    elif in_place and D == 1:
-        top = top.clone()  # a view of h_all: the output must not share h's memory, as in nn.LSTM
-
-    # 2. the final state of each direction: the last valid step forward, step 0 in reverse
-    finals_h, finals_c = [], []
-    if lengths is None:
-        for d in range(D):
-            finals_h.append(h_all[:, d, T - 1 if d == 0 else 0])  # (L, B, H_out)
-            finals_c.append(c_all[:, d, T - 1 if d == 0 else 0])  # (L, B, H)
+            padded = input.transpose(0, 1) if lstm.batch_first else input  # (T, B, I)
+        x, like, B = Seq(padded=padded), None, padded.shape[1]
+    data = input.data if like is not None else input
+    _check_hx(lstm, hx, B, unbatched, data)
+    L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    H_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
+    if hx is None:
+        h0 = data.new_zeros(L * D, B, H_out)
+        c0 = data.new_zeros(L * D, B, lstm.hidden_size)
     else:
-        last = (lengths - 1).to(x.device)  # (B,)
-        batch_idx = torch.arange(B, device=x.device)
-        for d in range(D):
-            pos = last if d == 0 else torch.zeros_like(last)
-            finals_h.append(h_all[:, d, pos, batch_idx])  # (L, B, H_out)
-            finals_c.append(c_all[:, d, pos, batch_idx])  # (L, B, H)
-    h_n = torch.stack(finals_h, dim=1).reshape(L * D, B, H_out)  # layer-major, as nn.LSTM
-    c_n = torch.stack(finals_c, dim=1).reshape(L * D, B, H)
+        h0, c0 = (hx[0][:, None], hx[1][:, None]) if unbatched else hx  # (L*D, B, *)
+    return _Input(x, like, h0, c0, unbatched)
 
-    # 3. output in the caller's layout
-    if lengths is not None:
-        output = _repack_like(top, lengths, input)
-    elif unbatched:
-        output, h_n, c_n = top[:, 0], h_n[:, 0], c_n[:, 0]
+
+def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tuple[int, ...],
+                route: str) -> Tuple[Seq, Tensor, Tensor, LayerStates]:
+    """Step 2: each layer by ``route``, dropout on each layer's input but the first.
+
+    Returns the top layer's output Seq, h_n (L*D, B, H_out), c_n (L*D, B, H) and the kept
+    states: h (len(layers), D, T, B, H_out), c (..., H), gates (len(layers), D, 4, T, B, H).
+    """
+    run_layer = ROUTES[route]
+    in_place = route != "autograd"
+    L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    T, B, H = inp.x.steps, inp.h0.shape[1], lstm.hidden_size
+    H_out = inp.h0.shape[-1]
+    kept = {layer: k for k, layer in enumerate(layers)}
+    shapes = {"h": (D, T, B, H_out), "c": (D, T, B, H), "gates": (D, 4, T, B, H)}
+    buffers = {f: inp.h0.new_empty(len(layers), *shapes[f]) if in_place and f in fields else None
+               for f in FIELDS}  # (len(layers), ...) per kept field, written in place
+    collected: Dict[int, LayerStates] = {}
+    want = frozenset(fields)
+
+    def dropout(data: Tensor) -> Tensor:  # drawn on the packed data for packed input, as
+        return F.dropout(data, lstm.dropout, training=True)  # nn.LSTM's CPU kernel draws it
+
+    x, h_ns, c_ns = inp.x, [], []
+    for layer in range(L):
+        if layer > 0 and lstm.dropout > 0 and lstm.training:
+            x = x.with_data(dropout, inp.like)
+        rows = slice(layer * D, (layer + 1) * D)
+        out = None
+        if in_place:
+            out = LayerStates(*(None if buffers[f] is None or layer not in kept else
+                                buffers[f][kept[layer]] for f in FIELDS))
+        run = run_layer(lstm, layer, x, inp.h0[rows], inp.c0[rows],
+                        want if layer in kept else frozenset(), out, inp.like)
+        h_ns.append(run.h_n)
+        c_ns.append(run.c_n)
+        if not in_place and layer in kept:
+            collected[layer] = run.states
+        x = run.output
+    if in_place:
+        states = LayerStates(buffers["h"], buffers["c"], buffers["gates"])
     else:
-        output = top.transpose(0, 1) if lstm.batch_first else top
-    return LSTMStates(output=output, h_n=h_n, c_n=c_n, h=h_all, c=c_all, gates=g_all,
-                      lengths=lengths, batch_first=lstm.batch_first)
+        states = LayerStates(*(torch.stack([getattr(collected[k], f) for k in layers])
+                               if f in fields else None for f in FIELDS))
+    return x, torch.cat(h_ns), torch.cat(c_ns), states
 
 
-def _dropout(x: Tensor, p: float, lengths: Optional[Tensor], input) -> Tensor:
-    """Dropout on a layer's input, drawn as nn.LSTM's CPU kernel draws it: one ``F.dropout`` on
-    the (T, B, D*H_out) input of each layer but the first, on the packed data for packed input.
-    (So on CPU, with the same random state, the masks are nn.LSTM's own; PyTorch does not
-    promise that, and cuDNN draws its masks its own way.)"""
+def _zero_past_the_ends(states: LayerStates, inp: _Input, in_place: bool) -> LayerStates:
+    """Step 3: for packed input, every kept state is zero past its sequence's end."""
+    lengths = inp.x.lengths
     if lengths is None:
-        return F.dropout(x, p, training=True)
-    packed = _repack_like(x, lengths, input)
-    dropped = packed._replace(data=F.dropout(packed.data, p, training=True))
-    return pad_packed_sequence(dropped, total_length=x.shape[0])[0]  # (T, B, D*H_out)
+        return states
+    T = inp.x.steps
+    device = inp.h0.device
+    mask = (torch.arange(T)[:, None] < lengths[None, :]).to(device, inp.h0.dtype)  # (T, B)
+    mask = mask[..., None]  # (T, B, 1)
+    if in_place:  # no second copy of everything
+        for s in states:
+            if s is not None:
+                s.mul_(mask)
+        return states
+    return LayerStates(*(None if s is None else s * mask for s in states))
 
 
-def _repack_like(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
-    """Packs (T, B, *) padded data (caller's order) exactly as ``like`` is packed."""
-    order = like.sorted_indices
-    if order is not None:
-        padded, lengths = padded[:, order.to(padded.device)], lengths[order.cpu()]
-    data, batch_sizes = torch._C._VariableFunctions._pack_padded_sequence(padded, lengths, False)
-    return PackedSequence(data, batch_sizes, like.sorted_indices, like.unsorted_indices)
+def _to_caller_layout(lstm: nn.LSTM, inp: _Input, top: Seq, h_n: Tensor, c_n: Tensor,
+                      states: LayerStates, layers: Tuple[int, ...]) -> LSTMStates:
+    """Step 4: output, h_n and c_n in the caller's layout; the states stay time-major."""
+    if inp.like is not None:
+        output = top.packed_like(inp.like)  # the kernel's own packed output
+    else:
+        output = top.padded  # (T, B, D*H_out)
+        if states.h is not None and _shares_memory(output, states.h):
+            output = output.clone()  # nn.LSTM's output is its own tensor, not a view of h
+        if inp.unbatched:
+            output, h_n, c_n = output[:, 0], h_n[:, 0], c_n[:, 0]
+        elif lstm.batch_first:
+            output = output.transpose(0, 1)  # (B, T, D*H_out), a view as nn.LSTM's
+    return LSTMStates(output, h_n, c_n, *states, lengths=inp.x.lengths,
+                      batch_first=lstm.batch_first, layers=layers,
+                      num_directions=2 if lstm.bidirectional else 1)
+
+
+def _shares_memory(a: Tensor, b: Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+# ----------------------------------------------------------------------------------------------
 
 
 class LayerwiseLSTM(nn.LSTM):
@@ -543,8 +602,8 @@ class LayerwiseLSTM(nn.LSTM):
 
     Same constructor arguments, parameter names and state_dict as ``torch.nn.LSTM`` (it *is* an
     nn.LSTM), so weights move between the two with ``load_state_dict``. ``forward`` returns an
-    :class:`LSTMStates`, which unpacks exactly like nn.LSTM's result, so it drops into existing
-    model code unchanged::
+    :class:`LSTMStates`, which *is* nn.LSTM's ``(output, (h_n, c_n))`` tuple with the states as
+    attributes, so it drops into existing model code unchanged::
 
         model.lstm = LayerwiseLSTM(256, 512, num_layers=2)
         model.lstm.load_state_dict(old_lstm.state_dict())
@@ -552,13 +611,14 @@ class LayerwiseLSTM(nn.LSTM):
         states = model.lstm(x)                  # or keep everything
         states.h[0]                             # layer 0's h_t for every t: (D, T, B, H_out)
 
-    To look inside an existing model without replacing its modules, see ``capture``.
+    Bad input raises errors that are both clear and of the type nn.LSTM raises. To look inside
+    an existing model without replacing its modules, see ``capture`` and ``record``.
     """
 
     @classmethod
     def from_lstm(cls, lstm: nn.LSTM) -> LayerwiseLSTM:
         """A LayerwiseLSTM with the same configuration and a copy of ``lstm``'s weights."""
-        _check_module(lstm)
+        _check_module(lstm, "LayerwiseLSTM.from_lstm()")
         new = cls(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers, bias=lstm.bias,
                   batch_first=lstm.batch_first, dropout=lstm.dropout,
                   bidirectional=lstm.bidirectional, proj_size=lstm.proj_size,

@@ -10,10 +10,19 @@ Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = p
 
 How it works. Inside the block each selected nn.LSTM gets an instance attribute ``forward``
 (so ``nn.Module.__call__``, and with it every user hook, still runs) that calls
-``capture(module, input, hx)`` once and returns ``(output, (h_n, c_n))`` built from that one
+``capture(module, input, hx)`` once and returns ``(output, (h_n, c_n))`` from that one
 computation, as nn.LSTM's forward would (copies, so that a model changing them in place leaves
 the recording alone; a ``LayerwiseLSTM`` keeps returning its LSTMStates). Gradients reach the
-module's own parameters through it. In training mode with dropout > 0 the rule is capture's:
+module's own parameters through it.
+
+No observer effect. capture runs on a route whose ``output``, ``h_n`` and ``c_n`` are PyTorch's
+fused LSTM kernel's own, called one layer at a time exactly as nn.LSTM calls it (the same input
+form, packed data for packed input): so on the CPU in eval mode the model computes bit for bit
+what it computes without ``record``, for every input form (time-major, batch_first,
+bidirectional, proj_size, packed sorted or not, hx given; tested with ``torch.equal``). Where it
+is not bit-identical: training mode with dropout on CUDA (cuDNN draws its own masks; capture's
+are ``F.dropout``'s), and on CUDA with TF32 on, the recorded c and gates agree with h only to
+TF32 precision (the model's own tensors are still the kernel's). In training mode with dropout > 0 the rule is capture's:
 capture draws the dropout masks itself (on CPU, from the same random state, the very masks
 nn.LSTM would draw) and the returned output is consistent with the recorded states. On
 leaving the block, normally or through an exception, the attribute is deleted: the modules are
@@ -50,10 +59,18 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .core import LayerwiseLSTM, LSTMStates, capture
+from .core import (
+    FIELDS,
+    LayerwiseLSTM,
+    LSTMStates,
+    capture,
+    check_fields,
+    check_layers,
+    choose_route,
+)
 
 __all__ = ["record", "Recording"]
 
@@ -68,11 +85,16 @@ class Recording(Mapping):
     when exactly one module was selected.
     """
 
-    def __init__(self, names: Iterable[str], detach: bool = False, to_cpu: bool = False):
+    def __init__(self, names: Iterable[str], detach: bool = False, to_cpu: bool = False,
+                 fields: Iterable[str] = FIELDS, layers: Optional[Iterable[int]] = None):
         self.names: Tuple[str, ...] = tuple(names)
         """The selected modules' qualified names, in ``named_modules`` order."""
         self.detach = detach
         self.to_cpu = to_cpu
+        self.fields = tuple(fields)
+        """What each call keeps (capture's ``fields``)."""
+        self.layers = None if layers is None else tuple(layers)
+        """Which layers each call keeps (capture's ``layers``; None: all)."""
         self.calls: List[Tuple[str, LSTMStates]] = []
         """Every recorded call as (name, states), in the order the calls happened."""
 
@@ -130,6 +152,9 @@ class Recording(Mapping):
         if not calls:
             raise ValueError(f"{name!r} was not called inside the record block: nothing to stitch")
         first = calls[0]
+        if first.h is None or first.c is None or first.gates is None:
+            raise ValueError(f"stitch joins h, c and gates; this recording kept only"
+                             f" {self.fields}: record(..., fields=('h', 'c', 'gates'))")
         if first.num_directions != 1:
             raise ValueError(f"{name!r} is bidirectional: each call's reverse direction runs over"
                              " that call's own steps only, so the calls do not join into one"
@@ -156,31 +181,15 @@ class Recording(Mapping):
             h=torch.cat([s.h for s in calls], dim=2),  # (L, D, ΣT, B, H_out)
             c=torch.cat([s.c for s in calls], dim=2),  # (L, D, ΣT, B, H)
             gates=torch.cat([s.gates for s in calls], dim=3),  # (L, D, 4, ΣT, B, H)
-            lengths=None, batch_first=first.batch_first)
+            lengths=None, batch_first=first.batch_first, layers=first.layers)
 
     # --- called by the patched forwards ---
     def _append(self, name: str, states: LSTMStates) -> None:
-        if self.detach or self.to_cpu:
-            states = _transform(states, self.detach, self.to_cpu)
+        if self.detach:
+            states = states.detach()
+        if self.to_cpu:  # copies even on the CPU: the recording owns them
+            states = states.to("cpu", copy=True)
         self.calls.append((name, states))
-
-
-def _transform(states: LSTMStates, detach: bool, to_cpu: bool) -> LSTMStates:
-    def move(t: Tensor) -> Tensor:
-        if detach:
-            t = t.detach()
-        return t.cpu() if to_cpu else t
-
-    output = states.output
-    if isinstance(output, PackedSequence):
-        output = PackedSequence(move(output.data), output.batch_sizes,
-                                *(None if i is None else (i.cpu() if to_cpu else i)
-                                  for i in (output.sorted_indices, output.unsorted_indices)))
-    else:
-        output = move(output)
-    return LSTMStates(output=output, h_n=move(states.h_n), c_n=move(states.c_n),
-                      h=move(states.h), c=move(states.c), gates=move(states.gates),
-                      lengths=states.lengths, batch_first=states.batch_first)
 
 
 def _listing(names: Iterable[str]) -> str:
@@ -196,10 +205,20 @@ class _RecordingForward:
         self.returns_states = isinstance(module, LayerwiseLSTM)
         self.sinks: List[Tuple[Recording, str]] = []  # every active recording, its name for us
 
+    def _selection(self):
+        """What the active recordings keep, together: the union of their fields and layers."""
+        fields = {f for r, _ in self.sinks for f in r.fields}
+        if any(r.layers is None for r, _ in self.sinks):
+            return fields, None
+        return fields, sorted({k for r, _ in self.sinks for k in r.layers})
+
     def __call__(self, input, hx=None):
-        states = capture(self.module, input, hx)  # the module's one computation
+        fields, layers = self._selection()
+        # a route whose output, h_n and c_n are PyTorch's kernel's own: no observer effect
+        route = choose_route(self.module, input, hx, fields, exact=True)
+        states = capture(self.module, input, hx, fields=fields, layers=layers, route=route)
         for recording, name in self.sinks:
-            recording._append(name, states)
+            recording._append(name, _narrow(states, recording))
         if self.returns_states:
             return states
         # the caller gets tensors of its own, as from nn.LSTM: a model that changes them in place
@@ -210,6 +229,17 @@ class _RecordingForward:
         else:
             output = output.clone()
         return output, (states.h_n.clone(), states.c_n.clone())
+
+
+def _narrow(states: LSTMStates, recording: Recording) -> LSTMStates:
+    """The part of one computation a recording asked for (when nested recordings differ)."""
+    changes = {f: None for f in FIELDS if f not in recording.fields}
+    if recording.layers is not None and recording.layers != states.layers:
+        index = [states.layers.index(k) for k in recording.layers]
+        changes.update({f: getattr(states, f)[index] for f in FIELDS
+                        if f in recording.fields})
+        changes["layers"] = recording.layers
+    return states._replace(**changes) if changes else states
 
 
 def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
@@ -239,8 +269,9 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
     for name, module in chosen:
         if type(module).forward not in (nn.LSTM.forward, LayerwiseLSTM.forward):
             raise TypeError(f"{name!r} is a {type(module).__name__}, an nn.LSTM subclass with its"
-                            " own forward; record would bypass that code. Leave it out with"
-                            " include=, or capture() its inputs yourself")
+                            " own forward: record would bypass that code, and capture cannot see"
+                            " what it does either (it may change the weights or the input). Leave"
+                            " it out with include=")
         own = module.__dict__.get("forward")
         if own is not None and not isinstance(own, _RecordingForward):
             raise TypeError(f"{name!r} has its forward replaced on the instance (by another tool"
@@ -250,7 +281,8 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
 
 @contextmanager
 def record(model: nn.Module, include: Include = None, *, detach: bool = False,
-           to_cpu: bool = False) -> Iterator[Recording]:
+           to_cpu: bool = False, fields: Iterable[str] = FIELDS,
+           layers: Optional[Iterable[int]] = None) -> Iterator[Recording]:
     """Inside the block, every selected nn.LSTM of ``model`` records each call's LSTMStates.
 
     Args:
@@ -260,18 +292,29 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
             ("encoder.lstm"), or a predicate ``include(name, module) -> bool``.
         detach: record tensors detached from the autograd graph (saves the graph's memory).
         to_cpu: record CPU copies of the tensors (frees GPU memory on long runs).
+        fields, layers: what each call keeps, as for ``capture`` (e.g. ``fields=("h",)``:
+            h only, at little more than nn.LSTM's own cost). Every selected LSTM must have
+            the layers asked for.
 
     Returns (as the ``with`` target):
         A :class:`Recording`: ``rec[name]`` is the list of that module's calls' LSTMStates in
         call order; ``rec.one(name)`` the only call; ``rec.stitch(name)`` the calls joined along
         time; ``rec.calls`` every (name, states) in the order the calls happened.
 
-    The modules return what nn.LSTM returns (within float tolerance, differentiable w.r.t. the
-    same parameters), computed once, by ``capture``. On leaving the block, normally or through
-    an exception, they are exactly as before. Raises ValueError if nothing is selected.
+    The modules return what nn.LSTM returns (on the CPU in eval mode bit for bit, see the module
+    docstring; differentiable w.r.t. the same parameters), computed once, by ``capture``. On
+    leaving the block, normally or through an exception, they are exactly as before. Raises
+    ValueError if nothing is selected, or for a selection (fields, layers) capture refuses.
     """
     chosen = _select(model, include)
-    recording = Recording([n for n, _ in chosen], detach=detach, to_cpu=to_cpu)
+    fields = check_fields(fields)
+    for name, module in chosen:
+        try:
+            check_layers(module, layers)
+        except ValueError as error:
+            raise ValueError(f"{name!r}: {error}") from None
+    recording = Recording([n for n, _ in chosen], detach=detach, to_cpu=to_cpu, fields=fields,
+                          layers=None if layers is None else check_layers(chosen[0][1], layers))
     attached: List[nn.LSTM] = []
     try:
         for name, module in chosen:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import LayerwiseLSTM, LSTMStates, _graphs, _triton, capture, core, memory_bytes
+from lstm_states import LayerwiseLSTM, LSTMStates, _triton, capture, core, memory_bytes
 from tests.helpers import cell_reference
 
 
@@ -26,6 +26,7 @@ CONFIGS = [
     dict(num_layers=2, proj_size=3),
     dict(num_layers=2, proj_size=4, bidirectional=True, batch_first=True),
     dict(num_layers=2, bias=False, batch_first=True),
+    dict(num_layers=2, bias=False, proj_size=3, bidirectional=True),
 ]
 
 
@@ -39,9 +40,9 @@ def batch_input(lstm, T=6, B=3, dtype=torch.float64):
     return torch.randn(*shape, dtype=dtype)
 
 
-def assert_matches_lstm(lstm, x, hx=None, **tol):
+def assert_matches_lstm(lstm, x, hx=None, route=None, **tol):
     ref_out, (ref_h, ref_c) = lstm(x, hx)
-    st = capture(lstm, x, hx)
+    st = capture(lstm, x, hx, route=route)
     out = st.output
     if isinstance(out, nn.utils.rnn.PackedSequence):
         torch.testing.assert_close(out.batch_sizes, ref_out.batch_sizes)
@@ -65,22 +66,24 @@ def test_output_h_n_c_n_match_nn_lstm(kw, dtype):
     assert st.gates.shape == (L, D, 4, 6, 3, lstm.hidden_size)
 
 
-# capture's three code paths: differentiable; in place from the fused kernel; in place step by step
-ROUTES = ["autograd", "in_place", "stepwise"]
+# capture's CPU routes: differentiable; in place from the fused kernel; in place step by step
+# (tests/test_triton.py: the cuda route; tests/test_graphs.py: cuda_graph)
+ROUTES = ["autograd", "kernel", "stepwise"]
 
 
-def use_route(route, monkeypatch):
-    torch.set_grad_enabled(route == "autograd")  # restored by _restore_grad_mode
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 0 if route == "stepwise" else 10**9)
+def use_route(route):
+    """Grad mode as ``route`` needs it (restored by _restore_grad_mode); the test passes
+    ``route=route`` to capture."""
+    torch.set_grad_enabled(route == "autograd")
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 @pytest.mark.parametrize("route", ROUTES)
-def test_every_state_matches_independent_loop(kw, route, monkeypatch):
-    use_route(route, monkeypatch)
+def test_every_state_matches_independent_loop(kw, route):
+    use_route(route)
     lstm = make(**kw)
     x = batch_input(lstm)
-    st = capture(lstm, x)
+    st = capture(lstm, x, route=route)
     assert st.h.requires_grad == (route == "autograd")
     h, c, g = cell_reference(lstm, x.transpose(0, 1) if lstm.batch_first else x)
     torch.testing.assert_close(st.h, h)
@@ -89,11 +92,13 @@ def test_every_state_matches_independent_loop(kw, route, monkeypatch):
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_h_consistent_with_output_and_final_states(kw):
+@pytest.mark.parametrize("route", ROUTES)
+def test_h_consistent_with_output_and_final_states(kw, route):
+    use_route(route)
     lstm = make(**kw)
     x = batch_input(lstm)
     out, (h_n, c_n) = lstm(x)
-    st = capture(lstm, x)
+    st = capture(lstm, x, route=route)
     H_out = lstm.proj_size or lstm.hidden_size
     out_tm = out.transpose(0, 1) if lstm.batch_first else out  # (T, B, D*H_out)
     # the top layer's h at every step is output (forward half, then reverse half)
@@ -111,10 +116,12 @@ def test_h_consistent_with_output_and_final_states(kw):
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_gates_satisfy_the_lstm_equations(kw):
+@pytest.mark.parametrize("route", ROUTES)
+def test_gates_satisfy_the_lstm_equations(kw, route):
+    use_route(route)
     lstm = make(**kw)
     x = batch_input(lstm)
-    st = capture(lstm, x)
+    st = capture(lstm, x, route=route)
     i, f, g, o = (st.gate(n).detach() for n in "ifgo")
     assert float(i.min()) > 0 and float(i.max()) < 1 and float(g.abs().max()) < 1
     for d in range(st.num_directions):
@@ -135,26 +142,27 @@ def test_gates_satisfy_the_lstm_equations(kw):
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 @pytest.mark.parametrize("route", ROUTES)
-def test_packed_sequence_unequal_lengths(kw, route, monkeypatch):
-    use_route(route, monkeypatch)
+def test_packed_sequence_unequal_lengths(kw, route):
+    use_route(route)
     lstm = make(**kw)
     bf = lstm.batch_first
     x = batch_input(lstm, T=7, B=4)
     lengths = torch.tensor([3, 7, 1, 5])
     packed = pack_padded_sequence(x, lengths, batch_first=bf, enforce_sorted=False)
-    st = assert_matches_lstm(lstm, packed)
+    st = assert_matches_lstm(lstm, packed, route=route)
     assert isinstance(st.output, nn.utils.rnn.PackedSequence)
     torch.testing.assert_close(st.output.sorted_indices, packed.sorted_indices)
     torch.testing.assert_close(st.lengths, lengths)
     # each sequence alone, unpadded, gives the same states at its valid steps
     for b, n in enumerate(lengths.tolist()):
         seq = x[b:b + 1, :n] if bf else x[:n, b:b + 1]  # this sequence alone, unpadded
-        alone = capture(lstm, seq)
+        alone = capture(lstm, seq, route=route)
         torch.testing.assert_close(st.h[:, :, :n, b], alone.h[:, :, :, 0])
         torch.testing.assert_close(st.c[:, :, :n, b], alone.c[:, :, :, 0])
         torch.testing.assert_close(st.gates[..., :n, b, :], alone.gates[..., :, 0, :])
         # zero past the end
-        assert st.h[:, :, n:, b].abs().sum() == 0 and st.gates[..., n:, b, :].abs().sum() == 0
+        for past in (st.h[:, :, n:, b], st.c[:, :, n:, b], st.gates[..., n:, b, :]):
+            assert past.abs().sum() == 0
     padded, _ = pad_packed_sequence(st.output, batch_first=bf)
     top = torch.cat(list(st.h[-1]), -1)  # (T, B, D*H_out): directions side by side
     torch.testing.assert_close(padded, top.transpose(0, 1) if bf else top)
@@ -169,15 +177,15 @@ def test_packed_sorted_and_equal_lengths():
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 @pytest.mark.parametrize("route", ROUTES)
-def test_hx_given(kw, route, monkeypatch):
-    use_route(route, monkeypatch)
+def test_hx_given(kw, route):
+    use_route(route)
     lstm = make(**kw)
     x = batch_input(lstm)
     D = 2 if lstm.bidirectional else 1
     rows = lstm.num_layers * D
     hx = (torch.randn(rows, 3, lstm.proj_size or lstm.hidden_size, dtype=torch.float64),
           torch.randn(rows, 3, lstm.hidden_size, dtype=torch.float64))
-    st = assert_matches_lstm(lstm, x, hx)
+    st = assert_matches_lstm(lstm, x, hx, route=route)
     # the first step's c uses c_0: c_0 = f * c_{-1} + i * g
     i, f, g = st.gate("i")[0, 0, 0], st.gate("f")[0, 0, 0], st.gate("g")[0, 0, 0]
     torch.testing.assert_close(st.c[0, 0, 0], f * hx[1][0] + i * g)
@@ -229,15 +237,15 @@ def test_frozen_lstm_still_gives_gradients_to_what_requires_them(needs_grad):
     torch.testing.assert_close(grads[1], grads[0])
 
 
-@pytest.mark.parametrize("route", ["in_place", "stepwise"])
+@pytest.mark.parametrize("route", ["kernel", "stepwise"])
 @pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
-def test_output_shares_no_memory_with_the_states(layout, route, monkeypatch):
+def test_output_shares_no_memory_with_the_states(layout, route):
     # nn.LSTM's output is its own tensor: changing it in place (out += x in a residual model)
     # must not change the captured states
-    use_route(route, monkeypatch)
+    use_route(route)
     lstm = make(num_layers=2, batch_first=layout == "batch_first")
     x = batch_input(lstm)[:, 0] if layout == "unbatched" else batch_input(lstm)
-    st = capture(lstm, x)
+    st = capture(lstm, x, route=route)
     states = [st.h.clone(), st.c.clone(), st.gates.clone(), st.h_n.clone(), st.c_n.clone()]
     st.output.add_(1.0)
     for before, after in zip(states, [st.h, st.c, st.gates, st.h_n, st.c_n], strict=True):
@@ -286,12 +294,12 @@ DROPOUT_CONFIGS = [
 
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("kw", DROPOUT_CONFIGS, ids=str)
-def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route, monkeypatch):
+def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route):
     # capture draws F.dropout as nn.LSTM's CPU kernel draws its masks (same shapes, same order,
     # packed data for packed input): from the same random state, training-mode results match
     kw = dict(kw)
     packed = kw.pop("packed", False)
-    use_route(route, monkeypatch)
+    use_route(route)
     lstm = make(dropout=0.5, **kw).train()
     x = batch_input(lstm)
     if packed:
@@ -301,7 +309,7 @@ def test_dropout_masks_are_nn_lstms_own_on_cpu(kw, route, monkeypatch):
         torch.manual_seed(7)
         ref_out, (ref_h, ref_c) = lstm(x)
         torch.manual_seed(7)
-        st = capture(lstm, x)
+        st = capture(lstm, x, route=route)
     if packed:
         ref_out, out = ref_out.data, st.output.data
     else:
@@ -481,12 +489,12 @@ def test_cuda_inference_route_matches_nn_lstm(kw, dtype, monkeypatch):
     calls = []
     kernel = _triton.gates_and_cells
     monkeypatch.setattr(_triton, "gates_and_cells", lambda *args: calls.append(1) or kernel(*args))
-    monkeypatch.setattr(_graphs, "ENABLED", False)  # the eager route (tests/test_graphs.py: graphs)
+
     lstm = make(dtype=dtype, **kw).cuda()
     x = batch_input(lstm, T=40, B=5, dtype=dtype).cuda()
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == torch.float32 else {}
-    with torch.no_grad():
-        st = assert_matches_lstm(lstm, x, **tol)
+    with torch.no_grad():  # the eager cuda route (tests/test_graphs.py: cuda_graph)
+        st = assert_matches_lstm(lstm, x, route="cuda", **tol)
     kernel_used = _triton.triton is not None and dtype == torch.float32
     assert len(calls) == (lstm.num_layers * (1 + lstm.bidirectional) if kernel_used else 0)
     ref = copy.deepcopy(lstm).cpu().double()

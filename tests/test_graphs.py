@@ -1,4 +1,5 @@
-"""capture's CUDA graphs (lstm_states/_graphs.py): replays equal the eager computation.
+"""capture's CUDA graphs (route "cuda_graph", lstm_states/_cuda.py): replays equal the eager
+computation (route "cuda").
 
 These need a GPU and skip without one (CI); tools/gpu_check.sh runs them.
 """
@@ -7,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstm_states import _graphs, capture
+from lstm_states import _cuda, capture
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -16,23 +17,22 @@ FIELDS = ("output", "h_n", "c_n", "h", "c", "gates")
 
 @pytest.fixture(autouse=True)
 def fresh_cache(monkeypatch):
-    _graphs.clear()
-    monkeypatch.setattr(_graphs, "unusable", None)
+    _cuda.clear()
+    monkeypatch.setattr(_cuda, "unusable", None)
     yield
-    _graphs.clear()
+    _cuda.clear()
 
 
 def eager(lstm, x, hx=None):
-    _graphs.ENABLED = False
-    try:
-        return capture(lstm, x, hx)
-    finally:
-        _graphs.ENABLED = True
+    return capture(lstm, x, hx, route="cuda")
 
 
 def assert_same(a, b):
     for f in FIELDS:
-        torch.testing.assert_close(getattr(a, f), getattr(b, f), msg=f)
+        if getattr(b, f) is None:
+            assert getattr(a, f) is None, f
+        else:
+            torch.testing.assert_close(getattr(a, f), getattr(b, f), msg=f)
 
 
 CONFIGS = [
@@ -60,11 +60,11 @@ def test_replays_equal_the_eager_computation_and_belong_to_the_caller(kw, with_h
         xs = [torch.randn(*shape, device="cuda") for _ in range(3)]
         hxs = [hx() for _ in range(3)]
         first = capture(lstm, xs[0], hxs[0])  # eager, and recorded
-        assert len(_graphs._cache) == 1
+        assert len(_cuda._cache) == 1
         second = capture(lstm, xs[1], hxs[1])  # replayed
         kept = {f: getattr(second, f).clone() for f in FIELDS}
         third = capture(lstm, xs[2], hxs[2])  # replayed again: must not touch `second`
-        assert len(_graphs._cache) == 1
+        assert len(_cuda._cache) == 1
         for st, x, h in zip((first, second, third), xs, hxs, strict=True):
             assert_same(st, eager(lstm, x, h))
             ref_out, (ref_h, ref_c) = lstm(x, h)
@@ -82,10 +82,10 @@ def test_parameters_changed_in_place_are_seen_and_replaced_ones_make_a_new_graph
         capture(lstm, x)
         lstm.weight_hh_l1.mul_(0.5)  # an optimizer step, load_state_dict: in place
         assert_same(capture(lstm, x), eager(lstm, x))
-        assert len(_graphs._cache) == 1
+        assert len(_cuda._cache) == 1
         lstm.weight_ih_l0 = nn.Parameter(lstm.weight_ih_l0 * 2)  # a new tensor
         assert_same(capture(lstm, x), eager(lstm, x))
-        assert len(_graphs._cache) == 2
+        assert len(_cuda._cache) == 2
 
 
 def test_no_graph_with_autograd_packed_input_or_dropout_at_work():
@@ -97,18 +97,18 @@ def test_no_graph_with_autograd_packed_input_or_dropout_at_work():
     with torch.no_grad():
         capture(lstm, packed)
         capture(lstm.train(), x)
-    assert len(_graphs._cache) == 0
+    assert len(_cuda._cache) == 0
 
 
 def test_graphs_are_bounded_and_cleared(monkeypatch):
-    monkeypatch.setattr(_graphs, "MAX_GRAPHS", 2)
+    monkeypatch.setattr(_cuda, "MAX_GRAPHS", 2)
     lstm = nn.LSTM(5, 7).cuda().eval()
     with torch.no_grad():
         for T in (3, 4, 5):
             capture(lstm, torch.randn(T, 2, 5, device="cuda"))
-        assert len(_graphs._cache) == 2
-    _graphs.clear()
-    assert len(_graphs._cache) == 0
+        assert len(_cuda._cache) == 2
+    _cuda.clear()
+    assert len(_cuda._cache) == 0
 
 
 def test_inference_mode_and_no_grad_get_their_own_graphs():
@@ -120,7 +120,7 @@ def test_inference_mode_and_no_grad_get_their_own_graphs():
     with torch.no_grad():
         b = capture(lstm, x)
         b2 = capture(lstm, x)
-    assert len(_graphs._cache) == 2
+    assert len(_cuda._cache) == 2
     assert_same(a, b)
     assert_same(b, b2)
 
@@ -140,4 +140,18 @@ def test_changed_tf32_or_cudnn_settings_get_their_own_graphs():
         torch.testing.assert_close(exact.output, lstm(x)[0])
         with torch.backends.cudnn.flags(enabled=False):
             capture(lstm, x)
-    assert len(_graphs._cache) == 3
+    assert len(_cuda._cache) == 3
+
+
+def test_each_selection_gets_its_own_graph():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 7, num_layers=2).cuda().eval()
+    x = torch.randn(6, 3, 5, device="cuda")
+    with torch.no_grad():
+        full = capture(lstm, x)
+        only_h = capture(lstm, x, fields=("h",), layers=[1])
+        assert len(_cuda._cache) == 2
+        again = capture(lstm, x, fields=("h",), layers=[1])  # replayed
+        assert only_h.c is None and again.c is None and again.layers == (1,)
+        assert_same(again, only_h)
+        torch.testing.assert_close(again.h, full.h[1:])

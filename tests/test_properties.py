@@ -3,8 +3,6 @@
 CI loads the "ci" profile (tests/conftest.py): at least 200 examples per test.
 """
 
-from unittest.mock import patch
-
 import pytest
 import torch
 from hypothesis import given
@@ -12,12 +10,12 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import capture, core
+from lstm_states import capture
 from tests.helpers import cell_reference
 
 
 @st.composite
-def lstm_cases(draw):
+def lstm_cases(draw, dtypes=(torch.float32, torch.float64)):
     num_layers = draw(st.integers(1, 4))
     hidden = draw(st.integers(2, 6))
     kw = dict(
@@ -25,7 +23,7 @@ def lstm_cases(draw):
         bias=draw(st.booleans()), batch_first=draw(st.booleans()),
         bidirectional=draw(st.booleans()), proj_size=draw(st.sampled_from([0, 0, 1, hidden - 1])),
     )
-    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    dtype = draw(st.sampled_from(dtypes))
     kind = draw(st.sampled_from(["batched", "packed", "unbatched"]))
     T = draw(st.integers(1, 7))
     B = draw(st.integers(1, 4))
@@ -62,17 +60,18 @@ def unwrap(out):
     return out.data if isinstance(out, PackedSequence) else out
 
 
-@pytest.mark.parametrize("stepwise", [False, True], ids=["in_place", "stepwise"])
+@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
 @given(case=lstm_cases())
-def test_capture_matches_nn_lstm(stepwise, case):
+def test_capture_matches_nn_lstm(route, case):
+    # every route but stepwise hands back PyTorch's kernel's own output, h_n and c_n: bit for bit
     lstm, x, hx = build(case)
-    threshold = 0 if stepwise else 10**9  # which of capture's no-autograd routes runs
-    with torch.no_grad(), patch.object(core, "STEPWISE_MIN_BATCH_X_HIDDEN", threshold):
+    with torch.set_grad_enabled(route == "autograd"):
         ref_out, (ref_h, ref_c) = lstm(x, hx)
-        st_ = capture(lstm, x, hx)
-    torch.testing.assert_close(unwrap(st_.output), unwrap(ref_out))
-    torch.testing.assert_close(st_.h_n, ref_h)
-    torch.testing.assert_close(st_.c_n, ref_c)
+        st_ = capture(lstm, x, hx, route=route)
+    same = torch.testing.assert_close if route == "stepwise" else _assert_equal
+    same(unwrap(st_.output), unwrap(ref_out))
+    same(st_.h_n, ref_h)
+    same(st_.c_n, ref_c)
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
     T = max(case[5]) if case[2] == "packed" else case[3]  # packed: the longest sequence
     B = 1 if case[2] == "unbatched" else case[4]
@@ -81,16 +80,18 @@ def test_capture_matches_nn_lstm(stepwise, case):
     assert st_.gates.shape == (L, D, 4, T, B, lstm.hidden_size)
 
 
-@pytest.mark.parametrize("route", ["in_place", "stepwise", "autograd"])
-@given(case=lstm_cases())
+def _assert_equal(a, b):
+    assert torch.equal(a, b), (a - b).abs().max()
+
+
+@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
+@given(case=lstm_cases(dtypes=(torch.float64,)))
 def test_every_state_matches_an_independent_loop(route, case):
     # h, c and gates of every layer, direction and step (packed: zero past each end), in float64
-    kw, dtype, kind, T, B, lengths, with_hx, seed = case
-    lstm, x, hx = build((kw, torch.float64, kind, T, B, lengths, with_hx, seed))
-    threshold = 0 if route == "stepwise" else 10**9
-    with torch.set_grad_enabled(route == "autograd"), \
-            patch.object(core, "STEPWISE_MIN_BATCH_X_HIDDEN", threshold):
-        st_ = capture(lstm, x, hx)
+    lstm, x, hx = build(case)
+    kind = case[2]
+    with torch.set_grad_enabled(route == "autograd"):
+        st_ = capture(lstm, x, hx, route=route)
     # the reference's input: time-major, batched, padded
     lens = None
     if kind == "packed":
@@ -107,10 +108,41 @@ def test_every_state_matches_an_independent_loop(route, case):
     torch.testing.assert_close(st_.gates.detach(), g)
 
 
-@given(lstm_cases())
+@st.composite
+def selections(draw):
+    case = draw(lstm_cases())
+    L = case[0]["num_layers"]
+    fields = draw(st.sets(st.sampled_from(["h", "c", "gates"]), min_size=1))
+    layers = draw(st.one_of(st.none(), st.lists(st.integers(0, L - 1), min_size=1, max_size=L,
+                                                  unique=True)))
+    route = draw(st.sampled_from(["kernel", "stepwise", "autograd"]))
+    return case, fields, layers, route
+
+
+@given(selections())
+def test_every_selection_is_the_full_captures_slice_exactly(selection):
+    case, fields, layers, route = selection
+    lstm, x, hx = build(case)
+    with torch.set_grad_enabled(route == "autograd"):
+        full = capture(lstm, x, hx, route=route)
+        part = capture(lstm, x, hx, fields=fields, layers=layers, route=route)
+    kept = list(range(lstm.num_layers)) if layers is None else layers
+    assert part.layers == tuple(kept)
+    for name in ("h", "c", "gates"):
+        got = getattr(part, name)
+        if name in fields:
+            _assert_equal(got, getattr(full, name)[kept])
+        else:
+            assert got is None
+    # what nn.LSTM returns is returned whatever is kept
+    _assert_equal(unwrap(part.output), unwrap(full.output))
+    _assert_equal(part.h_n, full.h_n)
+    _assert_equal(part.c_n, full.c_n)
+
+
+@given(lstm_cases(dtypes=(torch.float64,)))
 def test_gradients_match_nn_lstm(case):
-    kw, dtype, kind, T, B, lengths, with_hx, seed = case
-    lstm, x, hx = build((kw, torch.float64, kind, T, B, lengths, with_hx, seed))
+    lstm, x, hx = build(case)
     grads = []
     for fn in (lambda: lstm(x, hx), lambda: capture(lstm, x, hx)):
         lstm.zero_grad()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_states import _triton, capture, core
+from lstm_states import _triton, capture
 from tests.helpers import cell_reference
 
 pytestmark = pytest.mark.skipif(_triton.triton is None, reason="Triton is not installed")
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(_triton.triton is None, reason="Triton is not in
 
 @pytest.fixture
 def interpreted(monkeypatch):
-    """``_triton`` with its kernel run by Triton's CPU interpreter, and capture's GPU route open
-    to CPU float32 tensors; restored (compiled kernel, CUDA only) afterwards."""
+    """``_triton`` with its kernel run by Triton's CPU interpreter, and capture's cuda route
+    (``capture(..., route="cuda")``) using it for CPU float32 tensors; restored (compiled
+    kernel, CUDA only) afterwards."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     importlib.reload(_triton)
     calls = []
@@ -92,8 +93,7 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_capture_through_the_kernel_matches_nn_lstm(interpreted, kw, monkeypatch):
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 10**9)  # the kernel route
+def test_capture_through_the_kernel_matches_nn_lstm(interpreted, kw):
     torch.manual_seed(0)
     lstm = nn.LSTM(5, 7, **kw).eval()
     x = torch.randn(3, 6, 5) if lstm.batch_first else torch.randn(6, 3, 5)
@@ -102,7 +102,7 @@ def test_capture_through_the_kernel_matches_nn_lstm(interpreted, kw, monkeypatch
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
         ref_out, (ref_h, ref_c) = lstm(x, hx)
-        st = capture(lstm, x, hx)
+        st = capture(lstm, x, hx, route="cuda")
     assert len(interpreted) == L * D  # one kernel call per layer and direction
     torch.testing.assert_close(st.output, ref_out)
     torch.testing.assert_close(st.h_n, ref_h)
@@ -116,15 +116,14 @@ def test_capture_through_the_kernel_matches_nn_lstm(interpreted, kw, monkeypatch
     torch.testing.assert_close(st.gates, g)
 
 
-def test_packed_input_through_the_kernel(interpreted, monkeypatch):
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 10**9)
+def test_packed_input_through_the_kernel(interpreted):
     torch.manual_seed(1)
     lstm = nn.LSTM(4, 6, num_layers=2, bidirectional=True).eval()
     lengths = torch.tensor([5, 2, 4])
     packed = pack_padded_sequence(torch.randn(5, 3, 4), lengths, enforce_sorted=False)
     with torch.no_grad():
         ref_out, (ref_h, ref_c) = lstm(packed)
-        st = capture(lstm, packed)
+        st = capture(lstm, packed, route="cuda")
     assert len(interpreted) == 4
     torch.testing.assert_close(st.output.data, ref_out.data)
     torch.testing.assert_close(st.h_n, ref_h)
@@ -176,18 +175,17 @@ def test_a_kernel_that_cannot_run_falls_back_to_pytorch_ops(monkeypatch):
     monkeypatch.setattr(_triton, "unusable", None)
     monkeypatch.setattr(_triton, "available",
                         lambda gates: _triton.unusable is None and gates.dtype == torch.float32)
-    monkeypatch.setattr(core, "STEPWISE_MIN_BATCH_X_HIDDEN", 10**9)
     torch.manual_seed(0)
     lstm = nn.LSTM(5, 7, num_layers=2).eval()
     x = torch.randn(6, 3, 5)
     with torch.no_grad():
         ref_out, (ref_h, ref_c) = lstm(x)
         with pytest.warns(RuntimeWarning, match="no C compiler found"):
-            st = capture(lstm, x)
+            st = capture(lstm, x, route="cuda")
         assert "no C compiler found" in _triton.unusable
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # once only
-            again = capture(lstm, x)
+            again = capture(lstm, x, route="cuda")
     for result in (st, again):
         torch.testing.assert_close(result.output, ref_out)
         torch.testing.assert_close(result.c_n, ref_c)

@@ -1,0 +1,438 @@
+"""How ``capture`` computes one layer: the execution routes and the pieces they are built from.
+
+Shape legend: D directions (1 or 2), T time steps, B batch, I_l the layer's input size
+(I for layer 0, D*H_out above), H hidden size, H_out = proj_size or H.
+
+Every route computes one layer (both directions) with one signature::
+
+    route(lstm, layer, x, h0, c0, want, out) -> LayerRun
+
+- ``x``: the layer's input, a :class:`Seq` (padded time-major, and packed for packed input).
+- ``h0`` (D, B, H_out), ``c0`` (D, B, H): the layer's initial states, caller's batch order.
+- ``want``: which of "h", "c", "gates" the caller keeps for this layer (empty: none).
+- ``out``: a :class:`LayerStates` of tensors to write the wanted states into (the in-place
+  routes, no autograd), or None (the autograd route allocates them).
+- returns a :class:`LayerRun`: the layer's output (the next layer's input), its final states
+  ``h_n`` (D, B, H_out) and ``c_n`` (D, B, H), and the wanted states.
+
+The routes:
+
+- ``autograd``: differentiable. PyTorch's fused LSTM kernel for the layer (so ``output``,
+  ``h_n``, ``c_n`` are the kernel's own), then the gates and c_t replayed from its h_t.
+- ``kernel``: the same without autograd, every state written in place.
+- ``stepwise``: no kernel: the LSTM equations step by step, in place (CPU, large B*H: it does
+  the LSTM's work once, where the kernel and a replay do it twice).
+- ``cuda`` (``lstm_states._cuda``): ``kernel`` with the GPU's batched products and one Triton
+  kernel for the activations and c_t.
+
+Only ``stepwise`` computes ``output``, ``h_n`` and ``c_n`` itself; the other routes hand back
+the fused kernel's own tensors, called exactly as ``nn.LSTM`` calls it (the same input form,
+packed data for packed input), so they are bit for bit what ``nn.LSTM`` returns.
+"""
+
+from __future__ import annotations
+
+from typing import FrozenSet, List, NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+__all__ = ["Seq", "LayerStates", "LayerRun", "layer_params", "unpack_params", "fused_kernel",
+           "reverse_within_lengths", "input_preactivations", "recurrence_in_place",
+           "in_processing_order", "kernel_then_replay", "final_states", "steps_in_place",
+           "autograd", "kernel", "stepwise"]
+
+
+class LayerStates(NamedTuple):
+    """One layer's states, each None when not kept."""
+
+    h: Optional[Tensor]  # (D, T, B, H_out)
+    c: Optional[Tensor]  # (D, T, B, H)
+    gates: Optional[Tensor]  # (D, 4, T, B, H): i, f, g, o after their activations
+
+
+class LayerRun(NamedTuple):
+    """What a route hands back for one layer."""
+
+    output: Seq  # the layer's h_t of every step, directions side by side: the next layer's input
+    h_n: Tensor  # (D, B, H_out): final h of each direction, caller's batch order
+    c_n: Tensor  # (D, B, H)
+    states: LayerStates  # the wanted states (views of ``out`` on the in-place routes)
+
+
+class Seq:
+    """A layer's input or output sequence, in the two forms the routes need.
+
+    ``padded``: (T, B, F) time-major in the caller's batch order, zero past each sequence's end
+    for packed input. ``packed``: the same as a PackedSequence (packed input only), the form in
+    which nn.LSTM hands it to its kernel. Each form is made from the other when first asked for.
+    """
+
+    def __init__(self, padded: Optional[Tensor] = None, packed: Optional[PackedSequence] = None,
+                 steps: Optional[int] = None, lengths: Optional[Tensor] = None):
+        self._padded, self._packed = padded, packed
+        self.steps = padded.shape[0] if padded is not None else steps  # T
+        self.lengths = lengths  # (B,) int64 on the CPU, caller's order; None unless packed
+
+    @property
+    def is_packed(self) -> bool:
+        return self.lengths is not None
+
+    @property
+    def padded(self) -> Tensor:
+        if self._padded is None:  # (T, B, F), caller's batch order, zeros past the ends
+            self._padded = pad_packed_sequence(self._packed, total_length=self.steps)[0]
+        return self._padded
+
+    def packed_like(self, like: PackedSequence) -> PackedSequence:
+        """The packed form, packed exactly as ``like`` (the caller's input) is."""
+        if self._packed is None:
+            self._packed = repack_like(self._padded, self.lengths, like)
+        return self._packed
+
+    def with_data(self, fn, like=None) -> Seq:
+        """A Seq of ``fn`` applied to the data nn.LSTM's kernel sees: the packed data (packed
+        like ``like``) for packed input, else the padded tensor."""
+        if self.is_packed:
+            packed = self.packed_like(like)
+            return Seq(packed=packed._replace(data=fn(packed.data)), steps=self.steps,
+                       lengths=self.lengths)
+        return Seq(padded=fn(self.padded))
+
+
+def repack_like(padded: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """Packs (T, B, *) padded data (caller's order) exactly as ``like`` is packed."""
+    order = like.sorted_indices
+    if order is not None:
+        padded, lengths = padded[:, order.to(padded.device)], lengths[order.cpu()]
+    data, batch_sizes = torch._C._VariableFunctions._pack_padded_sequence(padded, lengths, False)
+    return PackedSequence(data, batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+# ----------------------------------------------------------------------------------------------
+# pieces
+
+
+def layer_params(lstm: nn.LSTM, layer: int, direction: int) -> List[Tensor]:
+    """The module's own parameters of one layer and direction, in the fused kernel's order."""
+    sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+    names = ["weight_ih", "weight_hh"]
+    if lstm.bias:
+        names += ["bias_ih", "bias_hh"]
+    if lstm.proj_size > 0:
+        names += ["weight_hr"]
+    return [getattr(lstm, n + sfx) for n in names]
+
+
+def unpack_params(params) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+    """(w_ih, w_hh, b_ih + b_hh or None, w_hr or None) from ``layer_params``' list."""
+    bias = params[2] + params[3] if len(params) >= 4 else None  # (4H,)
+    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
+    return params[0], params[1], bias, w_hr
+
+
+def _kernel_weights(lstm: nn.LSTM, layer: int) -> Tuple[List[Tensor], bool]:
+    """(weights of every direction, has_biases) for one layer's ``torch.lstm`` call.
+
+    On CUDA without biases, the module's two weight matrices of a layer can sit side by side in
+    its cuDNN weight buffer, and torch.lstm (2.11, cuDNN) then gives wrong results for them
+    (measured on an H200: errors ~0.3); with zero biases added it takes its copying path and is
+    exact.
+    """
+    weights: List[Tensor] = []
+    D = 2 if lstm.bidirectional else 1
+    for d in range(D):
+        params = layer_params(lstm, layer, d)
+        if not lstm.bias and params[0].is_cuda:
+            zeros = params[0].new_zeros(params[0].shape[0])  # (4H,)
+            params = params[:2] + [zeros, zeros] + params[2:]
+        weights += params
+    return weights, lstm.bias or weights[0].is_cuda
+
+
+def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like=None,
+                 train: bool = False) -> Tuple[Seq, Tensor, Tensor]:
+    """PyTorch's fused LSTM kernel over one layer, both directions, called as nn.LSTM calls it.
+
+    Returns the layer's output Seq (padded (T, B, D*H_out), or packed like ``like``) and its
+    final states h_n (D, B, H_out), c_n (D, B, H) in the caller's batch order: the very tensors
+    nn.LSTM computes for this layer. ``train`` is for cuDNN, whose backward needs it (dropout is
+    0 here, so it changes nothing else): it lets capture give gradients in eval mode.
+    """
+    weights, has_biases = _kernel_weights(lstm, layer)
+    bidirectional = lstm.bidirectional
+    if x.is_packed:
+        packed = x.packed_like(like)
+        order, back = packed.sorted_indices, packed.unsorted_indices
+        if order is not None:  # nn.LSTM's permute_hidden: hx into the packed batch order
+            h0, c0 = h0.index_select(1, order), c0.index_select(1, order)
+        data, h_n, c_n = torch.lstm(packed.data, packed.batch_sizes, (h0, c0), weights,
+                                    has_biases, 1, 0.0, train, bidirectional)
+        if back is not None:  # and back into the caller's order
+            h_n, c_n = h_n.index_select(1, back), c_n.index_select(1, back)
+        return Seq(packed=packed._replace(data=data), steps=x.steps, lengths=x.lengths), h_n, c_n
+    out, h_n, c_n = torch.lstm(x.padded, (h0, c0), weights, has_biases, 1, 0.0, train,
+                               bidirectional, False)  # (T, B, D*H_out)
+    return Seq(padded=out), h_n, c_n
+
+
+def reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[Tensor] = None) -> Tensor:
+    """Reverses each sequence within its own length; padding stays at the end. (T, B, *)."""
+    if lengths is None and out is None:
+        return x.flip(0)
+    T, B = x.shape[0], x.shape[1]
+    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
+    if lengths is None:  # (made on x's device: a CUDA graph being recorded allows no copies)
+        lens = torch.full((1, B), T, device=x.device)  # (1, B)
+    else:
+        lens = lengths.to(x.device)[None, :]  # (1, B)
+    idx = torch.where(t < lens, lens - 1 - t, t)  # (T, B)
+    idx = idx.view(T, B, *([1] * (x.dim() - 2)))  # (T, B, 1, ...)
+    return torch.gather(x, 0, idx.expand_as(x), out=out)
+
+
+def _flip_lengths(lengths: Optional[Tensor], T: int) -> Optional[Tensor]:
+    """The lengths to reverse with: None when every sequence is T long (a plain flip)."""
+    if lengths is None or bool((lengths == T).all()):
+        return None
+    return lengths
+
+
+def direction_h(output: Seq, d: int, D: int, H_out: int) -> Tensor:
+    """Direction d's h_t at every input position: (T, B, H_out), a view of the layer output."""
+    padded = output.padded  # (T, B, D*H_out)
+    return padded if D == 1 else padded[..., d * H_out:(d + 1) * H_out]
+
+
+def input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates: Tensor) -> None:
+    """Writes W_ih,k x_t + b_k into ``gates[k, t]`` for every gate k and step t; no autograd.
+
+    x: (T, B, I_l); w_ih: (4H, I_l); bias: (4H,) or None; gates: (4, T, B, H), contiguous.
+    One matrix product per gate straight into its place (no (T, B, 4H) temporary).
+    """
+    T, B, H = gates.shape[1:]
+    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
+    for k in range(4):
+        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
+        z_k = gates[k].view(T * B, H)
+        if bias is None:
+            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
+        else:
+            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
+
+
+def _previous_h(h: Tensor, h0: Tensor) -> Tensor:
+    """h_{t-1} for every step in processing order: (T, B, H_out), h_{-1} = h0."""
+    return torch.cat([h0[None], h[:-1]])
+
+
+def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out) -> LayerStates:
+    """Runs ``fn(x_d, h_d, h0_d, c0_d, params, out_d)`` for each direction in processing order
+    (the reverse direction's sequences reversed within their lengths) and writes what it gives
+    into ``out`` (or stacks it), at input positions."""
+    D, H_out = h0.shape[0], h0.shape[-1]
+    T = x.steps
+    lengths = _flip_lengths(x.lengths, T)
+    results = []
+    for d in range(D):
+        params = layer_params(lstm, layer, d)
+        h_d = direction_h(output, d, D, H_out)  # (T, B, H_out), input positions
+        x_d = x.padded
+        dest = None if out is None else LayerStates(*(None if s is None else s[d] for s in out))
+        if d == 1:
+            x_d, h_d = reverse_within_lengths(x_d, lengths), reverse_within_lengths(h_d, lengths)
+            tmp = None if dest is None else LayerStates(
+                None, None if dest.c is None else torch.empty_like(dest.c),
+                None if dest.gates is None else torch.empty_like(dest.gates))
+            c, g = fn(x_d, h_d, h0[d], c0[d], params, tmp, want)
+            c = c if c is None else reverse_within_lengths(c, lengths, None if dest is None else dest.c)
+            if g is not None:
+                back = None if dest is None else dest.gates.permute(1, 2, 0, 3)  # (T, B, 4, H)
+                g = reverse_within_lengths(g.permute(1, 2, 0, 3), lengths, back).permute(2, 0, 1, 3)
+        else:
+            c, g = fn(x_d, h_d, h0[d], c0[d], params, dest, want)
+        results.append((c, g))
+    if out is not None:
+        return LayerStates(None, out.c, out.gates)
+    c = torch.stack([r[0] for r in results]) if "c" in want else None  # (D, T, B, H)
+    g = torch.stack([r[1] for r in results]) if "gates" in want else None  # (D, 4, T, B, H)
+    return LayerStates(None, c, g)
+
+
+# ----------------------------------------------------------------------------------------------
+# replaying the gates and c_t from h_t (one direction, in processing order)
+
+
+def _replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
+    """Gates (4, T, B, H) and c (T, B, H) of one direction from its h_t, with autograd.
+
+    x: (T, B, I_l), h: (T, B, H_out), h0: (B, H_out), c0: (B, H), processing order.
+    """
+    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    w_ih, w_hh, bias, _ = unpack_params(params)
+    # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
+    z = F.linear(x, w_ih, bias) + F.linear(_previous_h(h, h0), w_hh)  # (T, B, 4H)
+    z = z.view(T, B, 4, H)
+    # i, f, o = σ(z); g = tanh(z)
+    gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
+                         z[:, :, 3].sigmoid()])  # (4, T, B, H)
+    kept = gates if "gates" in want else None
+    if "c" not in want:
+        return None, kept
+    i, f, g = gates[0], gates[1], gates[2]
+    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t: a loop over t of one fused elementwise op
+    ig = i * g  # (T, B, H)
+    cs, c_t = [], c0
+    for t in range(T):
+        c_t = torch.addcmul(ig[t], f[t], c_t)
+        cs.append(c_t)
+    return torch.stack(cs), kept
+
+
+def _replay_in_place(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
+    """The same as ``_replay``, written into ``out`` (c (T, B, H) and gates (4, T, B, H), either
+    may be None: then a temporary where needed); no autograd."""
+    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    w_ih, w_hh, bias, _ = unpack_params(params)
+    gates = out.gates if out.gates is not None else x.new_empty(4, T, B, H)
+    # each gate's pre-activation straight into its place in gates (no temporary, no strided
+    # writes): z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
+    input_preactivations(x, w_ih, bias, gates)
+    h_prev = _previous_h(h, h0).view(T * B, h.shape[-1])  # (T*B, H_out)
+    for k in range(4):
+        gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
+    # i, f, o = σ(z); g = tanh(z)
+    torch.sigmoid_(gates[:2])
+    torch.tanh_(gates[2])
+    torch.sigmoid_(gates[3])
+    kept = gates if "gates" in want else None
+    if "c" not in want:
+        return None, kept
+    c = out.c if out.c is not None else x.new_empty(T, B, H)
+    recurrence_in_place(gates, c0, c)
+    return c, kept
+
+
+def recurrence_in_place(gates: Tensor, c0: Tensor, c: Tensor) -> None:
+    """c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t for every step into ``c`` (T, B, H); gates (4, T, B, H)
+    activated, processing order, c_{-1} = c0."""
+    i, f, g = gates[0], gates[1], gates[2]
+    torch.mul(i, g, out=c)  # i_t ⊙ g_t, then c_t = f_t ⊙ c_{t-1} + (i_t ⊙ g_t) in place
+    c_t = c0
+    for t in range(c.shape[0]):
+        c_t = torch.addcmul(c[t], f[t], c_t, out=c[t])
+
+
+# ----------------------------------------------------------------------------------------------
+# the routes
+
+
+def kernel_then_replay(replay, lstm, layer, x: Seq, h0, c0, want, out, like, train) -> LayerRun:
+    output, h_n, c_n = fused_kernel(lstm, layer, x, h0, c0, like, train)
+    D, H_out = h0.shape[0], h0.shape[-1]
+    h = None
+    if "h" in want:
+        if out is None:
+            h = torch.stack([direction_h(output, d, D, H_out) for d in range(D)])  # (D, T, B, H_out)
+        else:
+            h = out.h
+            for d in range(D):
+                h[d].copy_(direction_h(output, d, D, H_out))
+    c = g = None
+    if "c" in want or "gates" in want:
+        _, c, g = in_processing_order(replay, lstm, layer, x, output, h0, c0, want, out)
+    return LayerRun(output, h_n, c_n, LayerStates(h, c, g))
+
+
+def autograd(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
+             out: Optional[LayerStates] = None, like=None) -> LayerRun:
+    """Differentiable: the fused kernel, then the gates and c_t replayed from its h_t."""
+    return kernel_then_replay(_replay, lstm, layer, x, h0, c0, want, None, like,
+                               train=h0.is_cuda)
+
+
+def kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
+           out: Optional[LayerStates] = None, like=None) -> LayerRun:
+    """No autograd: the fused kernel, then the gates and c_t replayed in place into ``out``."""
+    return kernel_then_replay(_replay_in_place, lstm, layer, x, h0, c0, want,
+                               out or LayerStates(None, None, None), like, train=False)
+
+
+def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
+             out: Optional[LayerStates] = None, like=None) -> LayerRun:
+    """No autograd, no kernel: the LSTM equations step by step, written in place.
+
+    This does the LSTM's work once (the fused kernel plus a replay of its gates does it twice),
+    with no per-step allocation, at the price of a few small operations per step. ``output``,
+    ``h_n`` and ``c_n`` are its own (equal to nn.LSTM's within float tolerance, not bitwise).
+    """
+    D, T, B = h0.shape[0], x.steps, h0.shape[1]
+    H_out, H = h0.shape[-1], c0.shape[-1]
+    out = out or LayerStates(None, None, None)
+    h = out.h if out.h is not None else x.padded.new_empty(D, T, B, H_out)
+    c = out.c if out.c is not None else x.padded.new_empty(D, T, B, H)
+    gates = out.gates if out.gates is not None else x.padded.new_empty(D, 4, T, B, H)
+    lengths = _flip_lengths(x.lengths, T)
+    for d in range(D):
+        params = layer_params(lstm, layer, d)
+        if d == 0:
+            steps_in_place(x.padded, h0[d], c0[d], params, (h[d], c[d], gates[d]))
+        else:  # in processing order, then back to input positions
+            tmp = (torch.empty_like(h[d]), torch.empty_like(c[d]), torch.empty_like(gates[d]))
+            steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0[d], params, tmp)
+            reverse_within_lengths(tmp[0], lengths, h[d])
+            reverse_within_lengths(tmp[1], lengths, c[d])
+            reverse_within_lengths(tmp[2].permute(1, 2, 0, 3), lengths,
+                                   gates[d].permute(1, 2, 0, 3))  # (T, B, 4, H)
+    padded = h[0] if D == 1 else torch.cat(list(h), dim=-1)  # (T, B, D*H_out)
+    h_n, c_n = final_states(h, c, x.lengths)
+    states = LayerStates(*(s if k in want else None for k, s in zip(("h", "c", "gates"),
+                                                                      (h, c, gates), strict=True)))
+    return LayerRun(Seq(padded=padded, lengths=x.lengths, steps=T), h_n, c_n, states)
+
+
+def final_states(h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """Each direction's final state from its states at input positions: (D, B, *) each.
+
+    h (D, T, B, H_out), c (D, T, B, H): forward ends at the last valid step, reverse at 0.
+    """
+    T, B = h.shape[1], h.shape[2]
+    if lengths is None:
+        last = [T - 1, 0]
+        return (torch.stack([h[d, last[d]] for d in range(h.shape[0])]),
+                torch.stack([c[d, last[d]] for d in range(c.shape[0])]))
+    end = (lengths - 1).to(h.device)  # (B,)
+    batch = torch.arange(B, device=h.device)
+    pos = [end, torch.zeros_like(end)]
+    return (torch.stack([h[d, pos[d], batch] for d in range(h.shape[0])]),
+            torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
+
+
+def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> None:
+    """The LSTM equations step by step for one direction in processing order, written into
+    ``out=(h, c, gates)`` ((T, B, H_out), (T, B, H), (4, T, B, H)); no autograd."""
+    h_out, c_out, gates = out
+    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    w_ih, w_hh, bias, w_hr = unpack_params(params)
+    input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
+    w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
+    i, f, g, o = gates  # 4 x (T, B, H)
+    o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
+    h_t, c_t = h0, c0
+    for t in range(T):
+        # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
+        gates[:, t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
+        # i, f, o = σ(z_t); g = tanh(z_t), in place
+        torch.sigmoid_(gates[:2, t])
+        torch.tanh_(g[t])
+        torch.sigmoid_(o[t])
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
+        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
+        if w_hr is None:
+            h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
+        else:
+            torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
+            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
