@@ -5,8 +5,17 @@ the JupyterLab widgets in ``lstm_states.widgets`` (ipywidgets); they are not imp
 the core runs without Jupyter.
 """
 
-from .core import LayerwiseLSTM, LSTMStates, capture, memory_bytes
+from .core import (
+    InputError,
+    InputTypeError,
+    LayerwiseLSTM,
+    LSTMStates,
+    NotATensorError,
+    capture,
+    memory_bytes,
+)
 from .record import Recording, record
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "record", "Recording"]
+__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "record", "Recording",
+           "InputError", "InputTypeError", "NotATensorError"]
 __version__ = "0.1.0"

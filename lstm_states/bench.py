@@ -2,15 +2,20 @@
 
     python -m lstm_states.bench                 # CPU
     python -m lstm_states.bench --device cuda   # GPU (TF32 switched off)
+    python -m lstm_states.bench --memory        # peak memory of fields=("h",) vs nn.LSTM (CPU)
 
-For each configuration (T, B, I, H, L) it prints the best-of-N time (the three taking turns) of
-a plain nn.LSTM forward, of ``capture`` (every layer's h, c and gates) and of a straightforward
-nn.LSTMCell loop that also collects every h and c, with the ratios to nn.LSTM and their
-geometric means. Inference mode (no autograd), eval mode, float32.
+For each configuration (T, B, I, H, L) it prints the best-of-N time (all taking turns within
+each round) of a plain nn.LSTM forward, of ``capture`` keeping everything (every layer's h, c
+and gates), of ``capture(..., fields=("h",))`` and of a straightforward nn.LSTMCell loop that
+collects every h and c; then the ratios to nn.LSTM with their geometric means, and capture's
+time over the LSTMCell loop's. Inference mode (no autograd), eval mode, float32.
 """
 
 import argparse
+import json
 import math
+import subprocess
+import sys
 import time
 
 import torch
@@ -21,6 +26,7 @@ from . import _triton
 from .core import capture
 
 CONFIGS = [(100, 32, 32, 64, 2), (200, 32, 64, 128, 2), (500, 64, 128, 256, 2), (200, 16, 64, 128, 4)]
+"""(T, B, I, H, L): the configurations timed."""
 
 
 def cell_loop(cells, x):
@@ -76,16 +82,72 @@ def bench(T, B, I, H, L, device, repeat):
         torch.testing.assert_close(st.output, lstm(x)[0], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(st.h[:, 0], h, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(st.c[:, 0], c, atol=1e-4, rtol=1e-4)
-        t_lstm, t_capture, t_cell = timeit(
-            [lambda: lstm(x), lambda: capture(lstm, x), lambda: cell_loop(cells, x)], device, repeat)
-    return t_lstm, t_capture, t_cell
+        torch.testing.assert_close(capture(lstm, x, fields=("h",)).h, st.h, atol=1e-4, rtol=1e-4)
+        return timeit([lambda: lstm(x), lambda: capture(lstm, x),
+                       lambda: capture(lstm, x, fields=("h",)), lambda: cell_loop(cells, x)],
+                      device, repeat)
+
+
+MEMORY_CONFIG = (2000, 64, 128, 256, 2)
+
+
+def _peak_rss_of(what: str, T: int, B: int, I: int, H: int, L: int) -> dict:
+    """In this (fresh) process: peak resident memory while ``what`` runs once, above the
+    process's peak after building the model and its input (Linux: /proc/self/status VmHWM)."""
+    def peak() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(I, H, num_layers=L).eval()
+    x = torch.randn(T, B, I)
+    with torch.inference_mode():
+        lstm(x[:2])  # load the kernels, warm the allocator on a tiny call
+        capture(lstm, x[:2], fields=("h",))
+        before = peak()
+        if what == "lstm":
+            result = lstm(x)
+            kept = 0
+        else:
+            result = capture(lstm, x, fields=("h",))
+            kept = result.h.numel() * result.h.element_size()
+        after = peak()
+    del result
+    return {"peak_above_setup": after - before, "h_bytes": kept}
+
+
+def memory(config=MEMORY_CONFIG) -> dict:
+    """Peak RSS of nn.LSTM and of capture(fields=("h",)), each in a fresh subprocess."""
+    runs = {}
+    for what in ("lstm", "capture_h"):
+        code = ("import json, sys; from lstm_states.bench import _peak_rss_of; "
+                f"print(json.dumps(_peak_rss_of({what!r}, *{tuple(config)!r})))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+        runs[what] = json.loads(out.strip().splitlines()[-1])
+    extra = runs["capture_h"]["peak_above_setup"] - runs["lstm"]["peak_above_setup"]
+    h_bytes = runs["capture_h"]["h_bytes"]
+    return {"config": config, "lstm_peak": runs["lstm"]["peak_above_setup"],
+            "capture_h_peak": runs["capture_h"]["peak_above_setup"], "h_bytes": h_bytes,
+            "extra": extra, "extra_over_h": extra / h_bytes}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--repeat", type=int, default=7, help="timed rounds (each times all three)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed rounds (each times all four)")
+    parser.add_argument("--memory", action="store_true",
+                        help=f"measure peak memory on {MEMORY_CONFIG} instead (CPU, Linux)")
     args = parser.parse_args(argv)
+    if args.memory:
+        m = memory()
+        mb = 2 ** 20
+        print(f"(T, B, I, H, L) = {m['config']}, float32, inference; peak RSS above setup:")
+        print(f"  nn.LSTM forward:             {m['lstm_peak'] / mb:8.1f} MiB")
+        print(f"  capture(fields=('h',)):      {m['capture_h_peak'] / mb:8.1f} MiB")
+        print(f"  the h it returns:            {m['h_bytes'] / mb:8.1f} MiB")
+        print(f"  capture's extra / h's bytes: {m['extra_over_h']:8.2f}")
+        return
     device = torch.device(args.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -99,12 +161,17 @@ def main(argv=None):
                  else "a loop of T launches per layer (Triton not installed)")
         print(f"capture's gates and c_t: {route}; CUDA graphs: on (route cuda_graph)")
     rows = [(cfg, bench(*cfg, device, args.repeat)) for cfg in tqdm(CONFIGS, desc="configs")]
-    print(f"{'(T, B, I, H, L)':<24}{'nn.LSTM ms':>12}{'capture ms':>12}{'LSTMCell ms':>13}"
-          f"{'capture x':>11}{'LSTMCell x':>12}")
-    for cfg, (a, b, c) in rows:
-        print(f"{str(cfg):<24}{a * 1e3:>12.2f}{b * 1e3:>12.2f}{c * 1e3:>13.2f}{b / a:>11.2f}{c / a:>12.2f}")
-    gm = [math.exp(sum(math.log(r[1][k] / r[1][0]) for r in rows) / len(rows)) for k in (1, 2)]
-    print(f"{'geometric mean':<24}{'':>37}{gm[0]:>11.2f}{gm[1]:>12.2f}")
+    print(f"{'(T, B, I, H, L)':<24}{'nn.LSTM ms':>11}{'capture ms':>11}{'h only ms':>10}"
+          f"{'LSTMCell ms':>12}{'capture x':>10}{'h only x':>9}{'LSTMCell x':>11}"
+          f"{'capture/LSTMCell':>17}")
+    for cfg, (a, b, h, c) in rows:
+        print(f"{str(cfg):<24}{a * 1e3:>11.2f}{b * 1e3:>11.2f}{h * 1e3:>10.2f}{c * 1e3:>12.2f}"
+              f"{b / a:>10.2f}{h / a:>9.2f}{c / a:>11.2f}{b / c:>17.2f}")
+
+    def gmean(k, base=0):
+        return math.exp(sum(math.log(r[1][k] / r[1][base]) for r in rows) / len(rows))
+    print(f"{'geometric mean':<24}{'':>44}{gmean(1):>10.2f}{gmean(2):>9.2f}{gmean(3):>11.2f}"
+          f"{gmean(1, 3):>17.2f}")
 
 
 if __name__ == "__main__":

@@ -578,9 +578,7 @@ def _to_caller_layout(lstm: nn.LSTM, inp: _Input, top: Seq, h_n: Tensor, c_n: Te
     if inp.like is not None:
         output = top.packed_like(inp.like)  # the kernel's own packed output
     else:
-        output = top.padded  # (T, B, D*H_out)
-        if states.h is not None and _shares_memory(output, states.h):
-            output = output.clone()  # nn.LSTM's output is its own tensor, not a view of h
+        output = top.padded  # (T, B, D*H_out), never memory that h shares (see the routes)
         if inp.unbatched:
             output, h_n, c_n = output[:, 0], h_n[:, 0], c_n[:, 0]
         elif lstm.batch_first:
@@ -589,9 +587,6 @@ def _to_caller_layout(lstm: nn.LSTM, inp: _Input, top: Seq, h_n: Tensor, c_n: Te
                       batch_first=lstm.batch_first, layers=layers,
                       num_directions=2 if lstm.bidirectional else 1)
 
-
-def _shares_memory(a: Tensor, b: Tensor) -> bool:
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 # ----------------------------------------------------------------------------------------------

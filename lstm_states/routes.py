@@ -387,6 +387,8 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
             reverse_within_lengths(tmp[2].permute(1, 2, 0, 3), lengths,
                                    gates[d].permute(1, 2, 0, 3))  # (T, B, 4, H)
     padded = h[0] if D == 1 else torch.cat(list(h), dim=-1)  # (T, B, D*H_out)
+    if D == 1 and out.h is not None and layer == lstm.num_layers - 1:
+        padded = padded.clone()  # nn.LSTM's output is its own tensor, not a view of h
     h_n, c_n = final_states(h, c, x.lengths)
     states = LayerStates(*(s if k in want else None for k, s in zip(("h", "c", "gates"),
                                                                       (h, c, gates), strict=True)))

@@ -503,3 +503,191 @@ def test_cuda_inference_route_matches_nn_lstm(kw, dtype, monkeypatch):
     torch.testing.assert_close(st.h.cpu().double(), h, **tol)
     torch.testing.assert_close(st.c.cpu().double(), c, **tol)
     torch.testing.assert_close(st.gates.cpu().double(), g, **tol)
+
+
+# ---------------------------------------------------------------------------- selection
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+@pytest.mark.parametrize("route", ROUTES)
+def test_h_of_some_layers_equals_the_full_captures_slice(kw, route):
+    use_route(route)
+    lstm = make(**kw)
+    x = batch_input(lstm)
+    full = capture(lstm, x, route=route)
+    last = lstm.num_layers - 1
+    part = capture(lstm, x, fields=("h",), layers=[last, 0] if last else [0], route=route)
+    assert part.c is None and part.gates is None
+    assert part.layers == ((last, 0) if last else (0,)) and part.num_layers == len(part.layers)
+    assert torch.equal(part.h, full.h[list(part.layers)])  # in the order asked for
+    torch.testing.assert_close(part, full)  # output, h_n, c_n: always all of them
+
+
+def test_h_alone_is_one_kernel_call_per_layer_and_no_replay(monkeypatch):
+    calls = {"lstm": 0, "matmul": 0}
+    real_lstm, real_addmm = torch.lstm, torch.addmm
+
+    def count_lstm(*a, **k):
+        calls["lstm"] += 1
+        return real_lstm(*a, **k)
+
+    def count_addmm(*a, **k):
+        calls["matmul"] += 1
+        return real_addmm(*a, **k)
+
+    monkeypatch.setattr(torch, "lstm", count_lstm)
+    monkeypatch.setattr(torch, "addmm", count_addmm)
+    lstm = make(num_layers=3, bidirectional=True)
+    x = batch_input(lstm)
+    with torch.no_grad():
+        st = capture(lstm, x, fields=("h",))
+        assert calls == {"lstm": 3, "matmul": 0}  # one call per layer (both directions)
+        capture(lstm, x)
+        assert calls["matmul"] > 0  # the gates' products: what fields=("h",) leaves out
+    assert st.h.shape == (3, 2, 6, 3, 7)
+
+
+def test_gates_alone_skip_the_cell_recurrence(monkeypatch):
+    steps = []
+    real = torch.addcmul
+    monkeypatch.setattr(torch, "addcmul", lambda *a, **k: steps.append(1) or real(*a, **k))
+    lstm = make(num_layers=2)
+    x = batch_input(lstm)
+    with torch.no_grad():
+        st = capture(lstm, x, fields=("gates",), route="kernel")
+        assert steps == [] and st.c is None and st.h is None
+        full = capture(lstm, x, route="kernel")
+    assert len(steps) == 2 * 6  # c_t's recurrence: one step per layer and time step
+    assert torch.equal(st.gates, full.gates)
+
+
+@pytest.mark.parametrize("fields,layers,words", [
+    (("h", "cell"), None, ["'cell'", "('h', 'c', 'gates')"]),
+    ((), None, ["empty", "('h', 'c', 'gates')"]),
+    (("h",), [2], ["[2] out of range", "0..1"]),
+    (("h",), [-1], ["[-1] out of range"]),
+    (("h",), [0, 0], ["twice"]),
+    (("h",), [], ["no layer"]),
+    (("h",), [True], ["out of range"]),
+])
+def test_a_bad_selection_is_refused_before_any_computation(fields, layers, words, monkeypatch):
+    monkeypatch.setattr(torch, "lstm", lambda *a, **k: pytest.fail("computed"))
+    lstm = make(num_layers=2)
+    with pytest.raises(ValueError) as info:
+        capture(lstm, batch_input(lstm), fields=fields, layers=layers)
+    for w in words:
+        assert w in str(info.value), str(info.value)
+
+
+def test_a_field_name_alone_and_a_gate_of_nothing():
+    lstm = make(num_layers=2)
+    st = capture(lstm, batch_input(lstm), fields="c")
+    assert st.h is None and st.gates is None and st.c.shape == (2, 1, 6, 3, 7)
+    with pytest.raises(ValueError, match="gates were not kept"):
+        st.gate("f")
+
+
+@pytest.mark.parametrize("fields", [("h",), ("c",), ("gates",), ("h", "gates"), ("h", "c", "gates")])
+def test_memory_bytes_counts_what_is_kept(fields):
+    lstm = make(dtype=torch.float32, num_layers=3, bidirectional=True, proj_size=3)
+    st = capture(lstm, batch_input(lstm, dtype=torch.float32), fields=fields, layers=[0, 2])
+    used = sum(getattr(st, f).numel() * 4 for f in fields)
+    assert memory_bytes(2, 2, 6, 3, 7, proj_size=3, fields=fields) == used
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+def test_a_route_that_cannot_serve_the_call_is_refused():
+    lstm = make(num_layers=2)
+    x = batch_input(lstm)
+    with pytest.raises(ValueError, match="'fast'"):
+        capture(lstm, x, route="fast")
+    with pytest.raises(ValueError, match="autograd"):  # parameters require grad, grad mode on
+        capture(lstm, x, route="kernel")
+    with torch.no_grad(), pytest.raises(ValueError, match="CUDA"):
+        capture(lstm, x, route="cuda_graph")
+
+
+def test_the_route_is_chosen_in_one_place():
+    lstm = make(dtype=torch.float32, hidden_size=64, num_layers=2)
+    small, big = torch.randn(5, 2, 5), torch.randn(5, 200, 5)  # B*H: 128 and 12800
+    assert core.choose_route(lstm, small) == "autograd"
+    with torch.no_grad():
+        assert core.choose_route(lstm, small) == "kernel"
+        assert core.choose_route(lstm, big) == "stepwise"  # large B*H: step by step on CPU
+        assert core.choose_route(lstm, big, fields=("h",)) == "kernel"  # h alone: the kernel
+        assert core.choose_route(lstm, big, exact=True) == "kernel"  # kernel's own returns
+        assert core.choose_route(lstm, big, route="autograd") == "autograd"
+
+
+# ---------------------------------------------------------------------------- LSTMStates
+
+
+def test_to_cpu_and_detach_return_new_states():
+    lstm = make(num_layers=2, bidirectional=True)
+    x = batch_input(lstm)
+    packed = pack_padded_sequence(x, torch.tensor([6, 4, 2]))
+    for inp in (x, packed):
+        st = capture(lstm, inp)
+        assert st.h.requires_grad
+        detached = st.detach()
+        assert isinstance(detached, LSTMStates) and detached is not st
+        for f in ("h", "c", "gates", "h_n", "c_n"):
+            assert not getattr(detached, f).requires_grad and getattr(st, f).requires_grad
+            assert torch.equal(getattr(detached, f), getattr(st, f))
+        single = st.to(torch.float32)
+        assert single.h.dtype == single.gates.dtype == single.h_n.dtype == torch.float32
+        out = single.output.data if inp is packed else single.output
+        assert out.dtype == torch.float32 and st.h.dtype == torch.float64
+        if inp is packed:
+            torch.testing.assert_close(single.lengths, st.lengths)
+            assert torch.equal(single.output.batch_sizes, st.output.batch_sizes)
+        on_cpu = st.cpu()
+        assert isinstance(on_cpu, LSTMStates) and on_cpu.layers == st.layers
+        meta = st.detach().to("meta")  # another device (no data: works without a GPU)
+        assert meta.h.device.type == meta.c_n.device.type == "meta"
+        moved = meta.output.data if inp is packed else meta.output
+        assert moved.device.type == "meta" and meta.layers == st.layers
+
+
+def test_states_are_read_only_and_replace_makes_a_copy():
+    lstm = make(num_layers=2)
+    st = capture(lstm, batch_input(lstm))
+    with pytest.raises(AttributeError, match="_replace"):
+        st.h = None
+    half = st._replace(h=st.h[:1], layers=(0,))
+    assert half.layers == (0,) and st.layers == (0, 1) and half.c is st.c
+    with pytest.raises(TypeError, match="no field"):
+        st._replace(hidden=1)
+    assert repr(st) == ("LSTMStates(output=(6, 3, 7), h_n=(2, 3, 7), c_n=(2, 3, 7), h=(2, 1, 6, 3, 7),"
+                        " c=(2, 1, 6, 3, 7), gates=(2, 1, 4, 6, 3, 7), layers=(0, 1))")
+
+
+# ---------------------------------------------------------------------------- honesty
+
+
+def test_a_subclass_with_its_own_forward_is_refused():
+    class Scaled(nn.LSTM):  # the kind of model found in the wild: weights scaled in forward
+        def forward(self, input, hx=None):
+            with torch.no_grad():
+                saved = self.weight_hh_l0.clone()
+                self.weight_hh_l0.mul_(0.5)
+            try:
+                return super().forward(input, hx)
+            finally:
+                with torch.no_grad():
+                    self.weight_hh_l0.copy_(saved)
+
+    lstm = Scaled(5, 7).double()
+    x = batch_input(lstm)
+    for call in (lambda: capture(lstm, x), lambda: LayerwiseLSTM.from_lstm(lstm)):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert "Scaled" in str(info.value) and "own forward" in str(info.value)
+
+    class Plain(nn.LSTM):  # a subclass that keeps nn.LSTM's forward is fine
+        pass
+
+    plain = Plain(5, 7).double().eval()
+    torch.testing.assert_close(capture(plain, x), plain(x))

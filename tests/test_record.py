@@ -8,6 +8,7 @@ and gradients are compared with a run without record.
 
 import pytest
 import torch
+import torch.utils._pytree as pytree
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -366,31 +367,201 @@ def test_stitch_says_no_clearly():
         rec.stitch()
 
 
-def test_detach_and_to_cpu_leave_the_returned_values_alone():
+def computed_states(monkeypatch):
+    """The LSTMStates capture hands to record, call by call (to tell copies from originals)."""
+    import importlib
+
+    record_module = importlib.import_module("lstm_states.record")  # (lstm_states.record: the function)
+
+    seen = []
+    real = record_module.capture
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(record_module, "capture", spy)
+    return seen
+
+
+def shares_memory(a, b):
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def test_detach_and_to_cpu_leave_the_returned_values_alone(monkeypatch):
     model = make_model()
     batch = make_batch()
+    computed = computed_states(monkeypatch)
     with record(model, detach=True, to_cpu=True) as rec:
         out = model(*batch)
     assert out.requires_grad  # the model's own graph is untouched
     out.sum().backward()
     assert model.encoder.lstm.weight_hh_l0.grad is not None
     enc = rec.one("encoder.lstm")
-    for t in (enc.h, enc.c, enc.gates, enc.h_n, enc.c_n, enc.output.data):
+    assert computed[0].h.requires_grad  # what capture computed, for the model's graph
+    for t, original in zip((enc.h, enc.c, enc.gates, enc.h_n, enc.c_n, enc.output.data),
+                           (computed[0].h, computed[0].c, computed[0].gates, computed[0].h_n,
+                            computed[0].c_n, computed[0].output.data), strict=True):
         assert not t.requires_grad and t.device.type == "cpu"
+        assert not shares_memory(t, original)  # CPU copies: the recording owns them
+        assert torch.equal(t, original.detach())
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_to_cpu_moves_recorded_tensors(device):
+def test_to_cpu_records_copies_on_the_cpu(device, monkeypatch):
     model = make_model(device)
+    computed = computed_states(monkeypatch)
     with torch.no_grad(), record(model, include=["decoder"], to_cpu=True) as rec:
         out = model(*make_batch(device))
     assert out.device.type == device
-    assert {s.h.device.type for s in rec["decoder"]} == {"cpu"}
+    assert len(computed) == len(rec["decoder"]) == 5
+    for recorded, original in zip(rec["decoder"], computed, strict=True):
+        assert recorded.h.device.type == "cpu" and original.h.device.type == device
+        assert not shares_memory(recorded.h, original.h) and torch.equal(recorded.h.to(device),
+                                                                          original.h)
+    with torch.no_grad(), record(model, include=["decoder"]) as rec:  # without: the same tensors
+        model(*make_batch(device))
+    assert rec["decoder"][-1].h is computed[-1].h
+
+
+def test_the_model_gets_copies_it_may_change_in_place():
+    # a model that changes h_n / c_n in place (carrying state forward, h_n.add_(...)) must
+    # leave the recording as the LSTM computed it
+    class Carry(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4, num_layers=2)
+
+        def forward(self, x):
+            out, (h_n, c_n) = self.lstm(x)
+            h_n.add_(1.0)
+            c_n.mul_(0.0)
+            out.mul_(2.0)
+            return out, h_n, c_n
+
+    torch.manual_seed(0)
+    model = Carry().eval()
+    x = torch.randn(5, 2, 3)
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = model.lstm(x)
+        with record(model) as rec:
+            out, h_n, c_n = model(x)
+    st = rec.one("lstm")
+    assert torch.equal(st.h_n, ref_h) and torch.equal(st.c_n, ref_c)
+    assert torch.equal(st.output, ref_out)
+    assert torch.equal(h_n, ref_h + 1) and torch.equal(out, ref_out * 2)
+
+
+# ------------------------------------------------------------------------------------------
+# no observer effect: bit for bit on the CPU in eval mode
+
+
+class Wrapped(nn.Module):
+    """A model around one nn.LSTM: a head on its output, and the LSTM's results handed on."""
+
+    def __init__(self, hidden_size, **kw):
+        super().__init__()
+        self.lstm = nn.LSTM(3, hidden_size, **kw)
+        D = 2 if kw.get("bidirectional") else 1
+        self.head = nn.Linear(D * (kw.get("proj_size") or hidden_size), 2)
+
+    def forward(self, x, hx=None):
+        out, (h_n, c_n) = self.lstm(x, hx)
+        data = out.data if isinstance(out, nn.utils.rnn.PackedSequence) else out
+        return self.head(data), out, h_n, c_n
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@given(layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
+       proj=st.booleans(), form=st.sampled_from(["tensor", "unbatched", "sorted", "unsorted"]),
+       with_hx=st.booleans(), T=st.integers(1, 6), B=st.integers(1, 4), H=st.sampled_from([4, 96]),
+       grad=st.booleans(), seed=st.integers(0, 999))
+def test_record_is_bit_identical_to_the_plain_model(layers, bidirectional, batch_first, proj,
+                                                    form, with_hx, T, B, H, grad, seed):
+    # every input form, with and without autograd (the big case where capture alone would go
+    # step by step is the next test)
+    torch.manual_seed(seed)
+    kw = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
+              proj_size=2 if proj else 0)
+    model = Wrapped(H, **kw).eval()
+    D, H_out = 2 if bidirectional else 1, 2 if proj else H
+    B = 1 if form == "unbatched" else B
+    x = torch.randn(B, T, 3) if batch_first else torch.randn(T, B, 3)
+    hx = (torch.randn(layers * D, B, H_out), torch.randn(layers * D, B, H)) if with_hx else None
+    if form == "unbatched":
+        x = x[0] if batch_first else x[:, 0]
+        hx = None if hx is None else (hx[0][:, 0], hx[1][:, 0])
+    elif form in ("sorted", "unsorted"):
+        lengths = torch.randint(1, T + 1, (B,))
+        if form == "sorted":
+            lengths = lengths.sort(descending=True).values
+        x = pack_padded_sequence(x, lengths, batch_first=batch_first,
+                                 enforce_sorted=form == "sorted")
+    with torch.set_grad_enabled(grad):
+        plain = model(x, hx)
+        with record(model) as rec:
+            recorded = model(x, hx)
+    for a, b in zip(pytree.tree_leaves(recorded), pytree.tree_leaves(plain), strict=True):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert rec.one("lstm").h.shape[:2] == (layers, D)
+
+
+def test_record_is_bit_identical_where_capture_alone_would_go_step_by_step():
+    # B*H = 64*256: capture's own choice would be its stepwise route (not the kernel's
+    # results); under record it keeps to the kernel
+    torch.manual_seed(0)
+    lstm = nn.LSTM(16, 256, num_layers=2).eval()
+    x = torch.randn(20, 64, 16)
+    with torch.no_grad():
+        assert lstm_states.core.choose_route(lstm, x) == "stepwise"
+        plain = lstm(x)
+        with record(lstm) as rec:
+            recorded = lstm(x)
+    assert torch.equal(recorded[0], plain[0])
+    assert torch.equal(recorded[1][0], plain[1][0]) and torch.equal(recorded[1][1], plain[1][1])
+    torch.testing.assert_close(rec.one().c[:, 0, -1], plain[1][1])
+
+
+def test_fields_and_layers_are_passed_on():
+    model = make_model()
+    batch = make_batch()
+    with torch.no_grad():
+        with record(model) as full:
+            model(*batch)
+        with record(model, fields=("h",), layers=[1], include="encoder.lstm") as part:
+            model(*batch)
+    got, want = part.one("encoder.lstm"), full.one("encoder.lstm")
+    assert got.c is None and got.gates is None and got.layers == (1,)
+    assert torch.equal(got.h, want.h[1:])
+    with pytest.raises(ValueError, match="stitch joins h, c and gates"):
+        part.stitch("encoder.lstm")
+    with pytest.raises(ValueError, match="'decoder'.*0..0"):  # the decoder has one layer
+        with record(model, layers=[1]):
+            pass
+    with pytest.raises(ValueError, match="non-empty subset"):
+        with record(model, fields=()):
+            pass
+
+
+def test_nested_recordings_with_different_selections_share_one_computation():
+    model = make_model()
+    batch = make_batch()
+    with torch.no_grad(), record(model, fields=("c",), layers=[0]) as outer:
+        with record(model.encoder, fields=("h",)) as inner:
+            model(*batch)
+    a, b = outer.one("encoder.lstm"), inner.one("lstm")
+    assert a.h is None and a.gates is None and a.layers == (0,) and a.c.shape[0] == 1
+    assert b.c is None and b.layers == (0, 1) and b.h.shape[0] == 2
+    with torch.no_grad():
+        inp, hx = lstm_inputs(model, *batch)["encoder.lstm"][0]
+        ref = capture(model.encoder.lstm, inp, hx)
+    assert torch.equal(a.c, ref.c[:1]) and torch.equal(b.h, ref.h)
 
 
 def test_include_by_names_and_predicate_and_clear_errors():
     model = make_model()
     batch = make_batch()
+    before = snapshot(model)
     with torch.no_grad(), record(model, include=["decoder"]) as rec:
         model(*batch)
     assert list(rec) == ["decoder"] and len(rec["decoder"]) == 5
@@ -412,10 +583,10 @@ def test_include_by_names_and_predicate_and_clear_errors():
     with pytest.raises(ValueError, match="LSTMCell"):
         with record(nn.Sequential(nn.LSTMCell(2, 2))):
             pass
+    assert_restored(model, before)  # every refusal left the model as it was
     with pytest.raises(ValueError, match="say which"):
         rec_all = Recording(["a", "b"])
         rec_all.one()
-    assert_restored(model, snapshot(model))
 
 
 def test_nested_and_repeated_blocks_both_record_and_compute_once():
@@ -479,9 +650,11 @@ def test_refuses_what_it_would_bypass():
 
     model = nn.Sequential()
     model.add_module("custom", Custom(2, 3))
-    with pytest.raises(TypeError, match="'custom' is a Custom"):
+    with pytest.raises(TypeError, match="'custom' is a Custom") as info:
         with record(model):
             pass
+    assert "capture()" not in str(info.value)  # capture cannot see inside it either
+    assert "include=" in str(info.value)
     lstm = nn.LSTM(2, 3)
     lstm.forward = lambda *a: None
     with pytest.raises(TypeError, match="replaced on the instance"):
