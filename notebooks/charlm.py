@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 __all__ = ["VOCAB", "CharLM", "encode", "generated_code", "train", "save_checkpoint",
            "load_checkpoint", "held_out_text", "python_structure", "correlations",
-           "CHECKPOINT", "HELD_OUT"]
+           "unit_correlations", "CHECKPOINT", "HELD_OUT"]
 
 DATA = Path(__file__).resolve().parent / "data"
 CHECKPOINT = DATA / "charlm.pt"
@@ -325,6 +325,26 @@ def correlations(values: Tensor, quantity: Tensor) -> Tensor:
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
 
 
+def unit_correlations(states, known: Dict[str, Tensor],
+                      batch: int = 0) -> Dict[Tuple[str, int, str], Tensor]:
+    """Pearson r of every unit's c_t and h_t, in every layer, with every known quantity.
+
+    Args:
+        states: ``lstm_states.capture``'s result for a one-directional LSTM over T characters.
+        known: quantities of the text, each (T,) (e.g. :func:`python_structure`).
+        batch: which sequence of the batch.
+
+    Returns:
+        ``{(quantity, layer, "c" or "h"): (H,) r of every unit}``.
+    """
+    r = {}
+    for name, q in known.items():
+        for layer in range(states.c.shape[0]):
+            for kind, values in (("c", states.c), ("h", states.h)):
+                r[name, layer, kind] = correlations(values[layer, 0, :, batch], q)  # (T, H) -> (H,)
+    return r
+
+
 def _report(model: CharLM) -> None:
     """Prints the best unit of each layer (h and c) for each quantity on the held-out text."""
     from lstm_states import capture
@@ -332,11 +352,13 @@ def _report(model: CharLM) -> None:
     text = held_out_text()
     with torch.no_grad():
         st = capture(model.lstm, model.embedding(encode(text))[:, None])  # (T, 1, E)
-    for name, q in python_structure(text).items():
+    known = python_structure(text)
+    r_all = unit_correlations(st, known)
+    for name in known:
         cells = []
         for layer in range(model.lstm.num_layers):
-            for kind, states in (("h", st.h), ("c", st.c)):
-                r = correlations(states[layer, 0, :, 0], q)  # (T, H) -> (H,)
+            for kind in ("h", "c"):
+                r = r_all[name, layer, kind]  # (H,)
                 u = int(r.abs().argmax())
                 cells.append(f"layer {layer} {kind}[{u}] r={r[u]:+.2f}")
         print(f"{name:>17}: " + ", ".join(cells))

@@ -21,6 +21,7 @@ from notebooks.charlm import (
     load_checkpoint,
     python_structure,
     train,
+    unit_correlations,
 )
 
 SCRIPT = Path(__file__).resolve().parent.parent / "notebooks" / "charlm.py"
@@ -143,94 +144,18 @@ def test_correlations_match_numpy():
     assert float(r[3]) == 0.0  # a constant unit
 
 
-# --- lstm_states.textviz (the text colouring) and widgets.TextExplorer (notebook 05) ---
-
-def test_char_cells_and_text_grid():
-    from lstm_states.textviz import char_cells, text_grid
-
-    text = "ab\nc\n\nde"
-    assert char_cells(text).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [2, 0],
-                                         [3, 0], [3, 1]]
-    grid = text_grid(text, np.arange(8.0))
-    assert grid.shape == (4, 3)
-    assert grid[0].tolist() == [0, 1, 2] and grid[3, :2].tolist() == [6, 7]
-    assert np.isnan(grid[1, 2]) and np.isnan(grid[3, 2])
-    with pytest.raises(ValueError, match="one value per character"):
-        text_grid(text, np.zeros(3))
-    with pytest.raises(ValueError, match="empty"):
-        text_grid("", [])
-
-
-def _small_states(text, hidden=6):
-    from lstm_states import capture
-
-    torch.manual_seed(0)
-    model = CharLM(hidden_size=hidden).eval()
-    with torch.no_grad():
-        return capture(model.lstm, model.embedding(encode(text))[:, None])
-
-
-def test_plot_colored_text_draws_every_visible_character():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from lstm_states.textviz import plot_colored_text
-
-    text = "f(a, 'b')\n  [1]\n"
-    values = np.linspace(-1, 1, len(text))
-    image = plot_colored_text(text, values, title="t")
-    assert len(image.axes.texts) == len(text) - text.count(" ")
-    np.testing.assert_allclose(image.get_clim(), (-1, 1))
-    assert image.axes.get_title() == "t"
-    image.axes.figure.clear()
-
-
-def test_text_explorer_follows_the_slider_and_the_pickers():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from lstm_states.textviz import char_cells, text_grid
-    from lstm_states.widgets import TextExplorer
-
-    text = "x = f([1, (2, 3)],\n    'a (')\n"
+def test_unit_correlations_cover_every_quantity_layer_and_state():
+    text = "x = f([1, (2, 3)],\n    'a (')\n" * 3
     st = _small_states(text)
-    ex = TextExplorer(text, st, layer=0, unit=2, kind="c")
-    ex.slider.value = 12
-    row, col = char_cells(text)[12]
-    assert ex.text_cursor.get_xy() == (col - 0.5, row - 0.5)
-    assert all(list(line.get_xdata()) == [12, 12] for line in [*ex.heat_cursors, ex.trace_cursor])
-    heights = [bar.get_height() for bar in ex.gate_bars]
-    np.testing.assert_allclose(heights, st.gates[0, 0, :, 12, 0, 2].numpy(), rtol=1e-6)
-
-    ex.layer.value, ex.kind.value, ex.unit.value = 1, "h", 4
-    shown = np.ma.filled(ex.text_image.get_array(), np.nan)
-    np.testing.assert_allclose(shown, text_grid(text, st.h[1, 0, :, 0, 4].numpy()), rtol=1e-6)
-    np.testing.assert_allclose(ex.trace.get_ydata(), st.h[1, 0, :, 0, 4].numpy(), rtol=1e-6)
-    assert [m.get_visible() for m in ex.unit_markers] == [False, True]
-    # the gates follow the picked unit at the current step
-    np.testing.assert_allclose([bar.get_height() for bar in ex.gate_bars],
-                               st.gates[1, 0, :, 12, 0, 4].numpy(), rtol=1e-6)
-    ex.fig.clear()
+    known = python_structure(text)
+    r = unit_correlations(st, known)
+    assert set(r) == {(name, layer, kind) for name in known for layer in range(2)
+                      for kind in "ch"}
+    depth = known["bracket depth"].numpy()
+    for layer, kind, states in ((1, "c", st.c), (0, "h", st.h)):
+        unit = states[layer, 0, :, 0, 4].numpy()
+        assert float(r["bracket depth", layer, kind][4]) == pytest.approx(
+            np.corrcoef(unit, depth)[0, 1], abs=1e-5)
 
 
-def test_text_explorer_says_no_clearly():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from lstm_states.widgets import TextExplorer
-
-    text = "f(x)\n"
-    st = _small_states(text)
-    with pytest.raises(ValueError, match="5 steps but the text has 4"):
-        TextExplorer(text[:-1], st)
-    with pytest.raises(ValueError, match="kind"):
-        TextExplorer(text, st, kind="g")
-    with pytest.raises(ValueError, match=r"unit must be in 0\.\.5, got 6"):
-        TextExplorer(text, st, unit=6)
-    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1, got 2"):
-        TextExplorer(text, st, layer=2)
-    projected = nn.LSTM(3, 6, num_layers=2, proj_size=2)
-    with torch.no_grad():
-        st_proj = capture(projected, torch.randn(len(text), 1, 3))
-    with pytest.raises(ValueError, match="proj_size"):
-        TextExplorer(text, st_proj)
+# lstm_states.textviz and widgets.TextExplorer are tested in tests/test_textviz.py
