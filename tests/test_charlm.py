@@ -158,4 +158,11 @@ def test_unit_correlations_cover_every_quantity_layer_and_state():
             np.corrcoef(unit, depth)[0, 1], abs=1e-5)
 
 
+def _small_states(text, hidden=6):
+    torch.manual_seed(0)
+    model = CharLM(hidden_size=hidden).eval()
+    with torch.no_grad():
+        return capture(model.lstm, model.embedding(encode(text))[:, None])
+
+
 # lstm_states.textviz and widgets.TextExplorer are tested in tests/test_textviz.py

@@ -9,12 +9,15 @@ from torch import nn
 
 from lstm_states import capture
 from lstm_states.gateplots import gate_heatmap, plot_histograms, plot_step, set_step, state_lines
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from lstm_states.style import GATE_COLORS, MAX_WIDTH_PX, STATE_COLORS
+from tests.figtools import (  # noqa: F401
+    bounds_px,
+    close_figures,
+    full_redraw_pixels,
+    ipympl_backend,
+    overlaps_vertically,
+    pixels,
+)
 
 
 def small_states(proj_size=0):
@@ -28,9 +31,15 @@ def test_gate_heatmap_shows_the_gates_in_order():
     gates = small_states().gates[0, 0, :, 2, 1]  # (4, H)
     ax = gate_heatmap(gates)
     np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), gates.detach().numpy())
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["i_t", "f_t", "g_t", "o_t"]
+    labels = ax.get_yticklabels()
+    assert [t.get_text() for t in labels] == ["i_t", "f_t", "g_t", "o_t"]
+    assert [t.get_color() for t in labels] == [GATE_COLORS[g] for g in "ifgo"]
     assert ax.images[0].get_clim() == (-1, 1)
     assert ax.get_xlabel() == "hidden unit"
+    bar = ax.images[0].colorbar
+    assert bar.ax.get_ylabel() == "gate value"
+    ax.figure.canvas.draw()
+    assert bounds_px(ax)[2] <= bounds_px(bar.ax)[0] and overlaps_vertically(bar.ax, ax)
 
 
 def test_gate_heatmap_rejects_wrong_shape():
@@ -44,6 +53,8 @@ def test_state_lines_with_projection_have_their_own_lengths():
     ax = state_lines(c, h, ylim=(-2, 2))
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), c.detach().numpy())
     np.testing.assert_array_equal(ax.lines[1].get_ydata(), h.detach().numpy())
+    assert (ax.lines[0].get_color(), ax.lines[1].get_color()) == (STATE_COLORS["c"],
+                                                                  STATE_COLORS["h"])
     assert len(ax.lines[0].get_xdata()) == 5 and len(ax.lines[1].get_xdata()) == 2
     assert ax.get_ylim() == (-2, 2)
 
@@ -53,6 +64,7 @@ def test_set_step_shows_step_t(proj_size):
     st = small_states(proj_size)
     gates, c, h = st.gates[1, 0, :, :, 0], st.c[1, 0, :, 0], st.h[1, 0, :, 0]
     axes = plot_step(gates, c, h, 0)
+    assert len(axes) == 2
     np.testing.assert_array_equal(np.asarray(axes[0].images[0].get_array()),
                                   gates[:, 0].detach().numpy())
     for t in (4, 5, 0):
@@ -66,35 +78,104 @@ def test_set_step_shows_step_t(proj_size):
     assert lo <= min(float(c.min()), float(h.min())) and hi >= max(float(c.max()), float(h.max()))
 
 
-def test_plot_histograms_one_outline_per_name():
+def test_plot_step_shows_c_before_and_after_and_a_history():
     st = small_states()
-    ax = plot_histograms({name: st.gate(name) for name in "ifgo"}, bins=10, title="gates")
-    assert [p.get_label() for p in ax.patches] == ["i", "f", "g", "o"]
-    assert ax.get_xlim()[0] <= -1 and ax.get_xlim()[1] >= 1
+    gates, c, h = st.gates[1, 0, :, :, 1], st.c[1, 0, :, 1], st.h[1, 0, :, 1]
+    c0 = torch.full((5,), 0.25)
+    axes = plot_step(gates, c, h, 0, history=3, c0=c0)
+    assert len(axes) == 3
+    np.testing.assert_allclose(axes[1].lines[3].get_ydata(), c0)  # c_{-1} at t = 0
+    for t in (1, 4, 0):
+        set_step(axes, gates, c, h, t, c0=c0)
+        c_prev = c[t - 1] if t else c0
+        np.testing.assert_allclose(axes[1].lines[3].get_ydata(), c_prev)
+        segments = axes[1].collections[0].get_segments()
+        assert len(segments) == 5
+        for u, seg in enumerate(segments):  # one segment per unit, from c_{t-1} up/down to c_t
+            np.testing.assert_allclose(seg, [[u, c_prev[u]], [u, c[t, u]]], rtol=1e-6)
+        shown = np.asarray(axes[2].images[0].get_array())  # (K, H), row 0 = step t
+        for k in range(3):
+            if t - k >= 0:
+                np.testing.assert_allclose(shown[k], c[t - k])
+            else:
+                assert np.isnan(shown[k]).all()
+        assert "c_{t-1}" in axes[1].get_title() and f"t = {t}" in axes[1].get_title()
+    assert [tick.get_text() for tick in axes[2].get_yticklabels()] == ["t", "t-1", "t-2"]
+    with pytest.raises(ValueError, match="t must be"):
+        plot_step(gates, c, h, 6)
+
+
+def test_plot_histograms_bars_are_fractions_in_gate_colours():
+    values = {"i_t": np.array([0.1, 0.1, 0.1, 0.9]), "g": np.array([-0.5, 0.6]),
+              "tanh(c_t)": np.array([0.2] * 10)}
+    ax = plot_histograms(values, bins=4, title="gates")
+    assert [p.get_label() for p in ax.patches] == ["i_t", "g", "tanh(c_t)"]
+    edges = np.linspace(-1, 1, 5)
+    for patch, v in zip(ax.patches, values.values(), strict=True):
+        xy = patch.get_xy()  # the outline: the top of bin k runs from edges[k] to edges[k+1]
+        tops = {(round(a[0], 6), round(b[0], 6)): a[1] for a, b in zip(xy[:-1], xy[1:], strict=True)
+                if a[1] == b[1] and b[0] > a[0]}
+        heights = [tops.get((round(lo, 6), round(hi, 6)), 0.0)
+                   for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        want, _ = np.histogram(v, bins=edges)
+        np.testing.assert_allclose(heights, want / v.size)  # fractions, not counts
+        assert sum(heights) == pytest.approx(1.0)
+    assert matplotlib.colors.same_color(ax.patches[0].get_edgecolor(), GATE_COLORS["i"])
+    assert matplotlib.colors.same_color(ax.patches[1].get_edgecolor(), GATE_COLORS["g"])
+    assert ax.get_ylabel() == "fraction of values"
     assert ax.get_title() == "gates"
 
 
 def test_plots_do_not_touch_rcparams():
     before = dict(matplotlib.rcParams)
     st = small_states()
-    plot_step(st.gates[0, 0, :, :, 0], st.c[0, 0, :, 0], st.h[0, 0, :, 0], 1)
+    plot_step(st.gates[0, 0, :, :, 0], st.c[0, 0, :, 0], st.h[0, 0, :, 0], 1, history=2)
+    plt.gcf().canvas.draw()
     assert dict(matplotlib.rcParams) == before
 
 
-@pytest.fixture
-def ipympl_backend():
-    pytest.importorskip("ipywidgets")
-    pytest.importorskip("ipympl")
-    old = matplotlib.get_backend()
-    plt.switch_backend("module://ipympl.backend_nbagg")
-    yield
-    plt.close("all")
-    plt.switch_backend(old)
+def test_viewer_follows_its_slider_and_blits():
+    from lstm_states.widgets import GateStepViewer
+
+    st = small_states(proj_size=2)
+    viewer = GateStepViewer(st, layer=1, batch=1, history=4)
+    assert viewer.fig.get_size_inches()[0] * viewer.fig.dpi <= MAX_WIDTH_PX
+    viewer.fig.canvas.draw()
+    draws = viewer.blitter.full_draws
+    for t in (3, 5, 0):
+        viewer.slider.value = t
+        assert viewer.step == t and viewer.blitter.full_draws == draws
+        np.testing.assert_array_equal(np.asarray(viewer.axes[0].images[0].get_array()),
+                                      st.gates[1, 0, :, t, 1].detach().numpy())
+        np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
+                                      st.c[1, 0, t, 1].detach().numpy())
+        np.testing.assert_array_equal(viewer.axes[1].lines[1].get_ydata(),
+                                      st.h[1, 0, t, 1].detach().numpy())
+        np.testing.assert_array_equal(np.asarray(viewer.axes[2].images[0].get_array())[0],
+                                      st.c[1, 0, t, 1].detach().numpy())
+        blitted = pixels(viewer.fig)
+        np.testing.assert_array_equal(blitted, full_redraw_pixels(viewer.fig))
+        draws = viewer.blitter.full_draws
+    assert viewer.fig.get_suptitle() == "layer 1, batch item 1"
+
+
+def test_viewer_says_no_clearly():
+    from lstm_states.widgets import GateStepViewer
+
+    st = small_states()
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1, got 2"):
+        GateStepViewer(st, layer=2)
+    with pytest.raises(ValueError, match=r"batch must be in 0\.\.1, got 5"):
+        GateStepViewer(st, batch=5)
+    no_gates = type("S", (), {"gates": None, "c": st.c, "h": st.h})()
+    with pytest.raises(ValueError, match="needs states.gates"):
+        GateStepViewer(no_gates)
 
 
 # ipympl's toolbar, made outside a kernel, trips a traitlets deprecation warning
 @pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
-def test_viewer_follows_its_slider(ipympl_backend):
+@pytest.mark.usefixtures("ipympl_backend")
+def test_viewer_on_ipympl():
     from lstm_states.widgets import GateStepViewer
 
     st = small_states(proj_size=2)
@@ -102,11 +183,6 @@ def test_viewer_follows_its_slider(ipympl_backend):
     assert viewer.slider.description == "time step"
     assert (viewer.slider.min, viewer.slider.max) == (0, 5)
     assert viewer.widget.children[1] is viewer.fig.canvas
-    for t in (3, 5):
-        viewer.slider.value = t
-        np.testing.assert_array_equal(np.asarray(viewer.axes[0].images[0].get_array()),
-                                      st.gates[1, 0, :, t, 1].detach().numpy())
-        np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
-                                      st.c[1, 0, t, 1].detach().numpy())
-        np.testing.assert_array_equal(viewer.axes[1].lines[1].get_ydata(),
-                                      st.h[1, 0, t, 1].detach().numpy())
+    viewer.slider.value = 3
+    np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
+                                  st.c[1, 0, 3, 1].detach().numpy())

@@ -1,0 +1,199 @@
+"""Pictures without a kernel and fast redraws: display.png_bytes / Picture / Blitter, and every
+widget's mime bundle (widget view + PNG + text/plain)."""
+
+import hashlib
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from lstm_states.display import Blitter, Picture, png_bundle, png_bytes
+from lstm_states.style import MAX_WIDTH_PX
+from tests.figtools import (  # noqa: F401
+    close_figures,
+    decode_png,
+    full_redraw_pixels,
+    ipympl_backend,
+    pixels,
+    png_chunks,
+    quiet_projection_notice,
+    states,
+)
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=(4, 2), dpi=100)
+    ax.plot([0, 1, 2], [1, 0, 1])
+    ax.set_title("a line")
+    return fig
+
+
+def test_png_bytes_are_the_same_every_time_and_carry_no_software_stamp():
+    a, b = png_bytes(_figure()), png_bytes(_figure())
+    assert a == b
+    assert "tEXt" not in png_chunks(a) and "iTXt" not in png_chunks(a)
+    assert decode_png(a).shape == (200, 400, 4)  # the figure's pixels at its dpi
+
+
+def test_png_bytes_are_the_same_in_another_process():
+    code = ("import matplotlib; matplotlib.use('Agg'); import hashlib, torch;"
+            "from tests.figtools import states; from lstm_states.display import png_bytes;"
+            "from lstm_states.widgets import StateExplorer;"
+            "print(hashlib.sha256(png_bytes(StateExplorer(states(2, T=7)).fig)).hexdigest())")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip() for _ in range(2)]
+    from lstm_states.widgets import StateExplorer
+
+    here = hashlib.sha256(png_bytes(StateExplorer(states(2, T=7)).fig)).hexdigest()
+    assert runs[0] == runs[1] == here
+
+
+def test_picture_is_a_png_and_a_line_of_text_only():
+    fig = _figure()
+    pic = Picture(fig)
+    bundle = pic._repr_mimebundle_()
+    assert set(bundle) == {"image/png", "text/plain"}  # no text/html: nbval compares that
+    assert bundle["text/plain"] == "<Figure 400x200 px: a line>"
+    assert decode_png(bundle["image/png"]).shape == (200, 400, 4)
+    assert fig.number not in plt.get_fignums()  # closed once drawn
+    assert png_bundle(_figure(), "x")["image/png"] == bundle["image/png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Blitter: a step redraws the moving artists only, and the result is what a full draw shows
+
+def _line_figure():
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    ax.imshow(np.arange(12.0).reshape(3, 4), aspect="auto")
+    cursor = ax.axvline(0, color="black", linewidth=2)
+    ax.set_xlim(-0.5, 3.5)
+    return fig, ax, cursor
+
+
+def test_blitter_falls_back_to_a_full_draw_then_blits():
+    fig, ax, cursor = _line_figure()
+    blitter = Blitter(fig, [cursor, ax.title])
+    assert cursor.get_animated()
+    blitter.update()  # no background yet: a full draw (Agg draws at once)
+    assert (blitter.full_draws, blitter.blits) == (1, 0)
+    for x in (1, 3, 0):
+        cursor.set_xdata([x, x])
+        ax.set_title(f"x = {x}")
+        draws = blitter.full_draws
+        blitter.update()
+        blitted = pixels(fig)
+        assert blitter.full_draws == draws  # no full draw for a step
+        np.testing.assert_array_equal(blitted, full_redraw_pixels(fig))  # nothing stale
+    assert blitter.blits == 3
+    blitter.invalidate()
+    draws = blitter.full_draws
+    blitter.update()
+    assert blitter.full_draws == draws + 1
+
+
+def test_blitter_background_leaves_the_moving_artists_out():
+    fig, ax, cursor = _line_figure()
+    blitter = Blitter(fig, [cursor])  # keep it: the canvas holds its callback weakly
+    fig.canvas.draw()
+    with_cursor = pixels(fig)
+    cursor.set_xdata([2, 2])
+    fig.canvas.draw()
+    moved = pixels(fig)
+    column = int(ax.transData.transform((0, 0))[0])  # the cursor's old place, in pixels
+    assert (with_cursor[150, column, :3] < 20).all()  # black there before...
+    assert (moved[150, column, :3] > 20).any()  # ...and no trace of it after it moved
+    assert blitter.full_draws == 2
+
+
+def test_saving_draws_the_moving_artists_where_they_are():
+    fig, ax, cursor = _line_figure()
+    blitter = Blitter(fig, [cursor])
+    fig.canvas.draw()
+    cursor.set_xdata([2, 2])
+    blitter.update()
+    shown = pixels(fig)
+    assert blitter.full_draws == 1
+    saved = decode_png(png_bytes(fig)).astype(int)
+    assert np.abs(saved - shown).max() <= 2  # the same picture (antialiasing may differ by 1)
+    assert blitter.full_draws == 1  # saving is not a draw of the live canvas
+
+
+# ---------------------------------------------------------------------------------------------
+# every widget: its display is one bundle with the widget view, a PNG and text/plain
+
+def _widgets():
+    import torch
+
+    from lstm_states.widgets import GateStepViewer, ReturnsExplorer, StateExplorer, TextExplorer
+
+    text = "f(a, [b])\n  g(c)\n"
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 6, num_layers=2)
+    with torch.no_grad():
+        st_text = __import__("lstm_states").capture(lstm, torch.randn(len(text), 1, 3))
+    depth = np.cumsum([{"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0) for ch in text])
+    return {
+        "StateExplorer": lambda: StateExplorer(states(3, T=20, B=2, H=8)),
+        "ReturnsExplorer": lambda: ReturnsExplorer(),
+        "GateStepViewer": lambda: GateStepViewer(states(2, T=20, H=8), layer=1),
+        "TextExplorer": lambda: TextExplorer(text, st_text, unit=2,
+                                             quantity=("bracket depth", depth)),
+    }
+
+
+@pytest.mark.parametrize("name", ["StateExplorer", "ReturnsExplorer", "GateStepViewer",
+                                  "TextExplorer"])
+def test_widget_bundle_holds_view_png_and_text(name):
+    make = _widgets()[name]
+    explorer = make()
+    bundle = explorer._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
+    assert bundle == explorer.widget._repr_mimebundle_()  # `explorer.widget` shows the same
+    assert bundle["text/plain"].startswith("VBox(children=")
+    image = decode_png(bundle["image/png"])
+    width, height = explorer.fig.get_size_inches() * explorer.fig.dpi
+    assert image.shape == (round(height), round(width), 4)
+    assert image.shape[1] <= MAX_WIDTH_PX  # fits JupyterLab's output area
+    again = make()._repr_mimebundle_()
+    assert again["image/png"] == bundle["image/png"]  # the same bytes on every run
+
+
+def test_figure_widget_carries_a_png():
+    from lstm_states.widgets import figure_widget
+
+    bundle = figure_widget(_figure())._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
+
+
+def test_the_png_shows_the_state_at_display_time():
+    from lstm_states.widgets import StateExplorer
+
+    explorer = StateExplorer(states(2, T=9))
+    first = explorer._repr_mimebundle_()["image/png"]
+    explorer.slider.value = 5
+    assert explorer._repr_mimebundle_()["image/png"] != first
+
+
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+@pytest.mark.usefixtures("ipympl_backend")
+def test_on_ipympl_a_step_is_a_blit_sent_to_the_browser():
+    from lstm_states.widgets import StateExplorer
+
+    explorer = StateExplorer(states(3, T=20, H=8))
+    canvas = explorer.fig.canvas
+    assert explorer.widget.children[-1] is canvas
+    assert canvas.header_visible is False
+    sent = []
+    canvas.send_binary = lambda data: sent.append(data)  # what goes to the browser
+    canvas.draw()  # as when the browser asks for the first frame
+    before = explorer.blitter.full_draws
+    explorer.slider.value = 7
+    assert explorer.blitter.full_draws == before and explorer.blitter.blits == 1
+    assert sent and sent[-1][:4] == b"\x89PNG"  # the changed pixels went out at once
+    bundle = explorer._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
+    assert "text/html" not in bundle  # ipympl's own canvas repr would add base64 html

@@ -1,0 +1,303 @@
+"""lstm_states.textviz (the coloured text, the ranked units) and widgets.TextExplorer (notebook 05):
+what the figure shows for each control, its titles against the data, clicks and sizes."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from matplotlib.backend_bases import MouseEvent
+from torch import nn
+
+from lstm_states import capture
+from lstm_states.style import GATE_COLORS, MAX_WIDTH_PX
+from lstm_states.textviz import (
+    char_cells,
+    plot_colored_text,
+    plot_unit_heatmap,
+    rank_units,
+    step_at,
+    step_grid,
+    text_grid,
+    unit_correlations,
+)
+from tests.figtools import (  # noqa: F401
+    bounds_px,
+    close_figures,
+    cursor_inside,
+    full_redraw_pixels,
+    overlaps_vertically,
+    pixels,
+)
+
+pytest.importorskip("ipywidgets")
+from lstm_states.widgets import TextExplorer  # noqa: E402
+
+TEXT = "x = f([1, (2, 3)],\n    'a (')\ny = [[0]]\n"
+
+
+def _states(text=TEXT, hidden=6, seed=0):
+    """A seeded 2-layer LSTM reading the text through a fixed random embedding, batch of one."""
+    torch.manual_seed(seed)
+    table = {ch: k for k, ch in enumerate(sorted(set(text)))}
+    embed = nn.Embedding(len(table), 4)
+    lstm = nn.LSTM(4, hidden, num_layers=2)
+    with torch.no_grad():
+        x = embed(torch.tensor([table[ch] for ch in text]))[:, None]  # (T, 1, 4)
+        return capture(lstm, x)
+
+
+def _depth(text=TEXT):
+    return np.cumsum([{"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0) for ch in text]).astype(float)
+
+
+def _explorer(**kwargs):
+    st = _states()
+    kwargs.setdefault("quantity", ("bracket depth", _depth()))
+    return st, TextExplorer(TEXT, st, **kwargs)
+
+
+def _click(fig, ax, x, y):
+    px, py = ax.transData.transform((x, y))
+    event = MouseEvent("button_press_event", fig.canvas, px, py, button=1)
+    fig.canvas.callbacks.process("button_press_event", event)
+
+
+# ---------------------------------------------------------------------------------------------
+# textviz
+
+
+def test_char_cells_and_text_grid():
+    text = "ab\nc\n\nde"
+    assert char_cells(text).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [2, 0],
+                                         [3, 0], [3, 1]]
+    grid = text_grid(text, np.arange(8.0))
+    assert grid.shape == (4, 3)
+    assert grid[0].tolist() == [0, 1, 2] and grid[3, :2].tolist() == [6, 7]
+    assert np.isnan(grid[1, 2]) and np.isnan(grid[3, 2])
+    assert step_grid(text)[1].tolist() == [3, 4, -1]
+    assert step_at(text, 1.2, 0.9) == 4 and step_at(text, 2, 1) is None
+    assert step_at(text, 9, 0) is None and step_at(text, 0, -1) is None
+    with pytest.raises(ValueError, match="one value per character"):
+        text_grid(text, np.zeros(3))
+    with pytest.raises(ValueError, match="empty"):
+        text_grid("", [])
+
+
+def test_plot_colored_text_puts_each_character_on_its_column():
+    text = "f(a, 'b')  # $x$ and $y$\n  [1]\n"
+    values = np.linspace(-1, 1, len(text))
+    image = plot_colored_text(text, values, title="t")
+    ax = image.axes
+    np.testing.assert_allclose(image.get_clim(), (-1, 1))
+    assert ax.get_title() == "t"
+    code = ax.artists[0]
+    assert [t.get_text() for t in code.lines] == text.split("\n")  # no mathtext: $ stays
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    (x0, _), (x1, _) = ax.transData.transform([(0, 0), (1, 0)])
+    with matplotlib.rc_context({"text.hinting": "no_hinting"}):  # as CodeText draws them
+        for line in code.lines:
+            if line.get_text():
+                width = line.get_window_extent(renderer).width / (x1 - x0)
+                assert width == pytest.approx(len(line.get_text()), abs=0.25)  # columns
+    assert [t.get_text()[-1] for t in code.ends] == ["\u00b6", "\u00b6"]
+
+
+def test_unit_correlations_and_ranking():
+    q = np.arange(10.0)
+    values = np.stack([2 * q + 1, -q, np.ones(10), np.sin(q)], 1)  # (T, H)
+    r = unit_correlations(values, q)
+    np.testing.assert_allclose(r[:3], [1, -1, 0], atol=1e-12)
+    assert r[3] == pytest.approx(np.corrcoef(values[:, 3], q)[0, 1])
+    assert rank_units(r).tolist() == [0, 1, 3, 2]
+    with pytest.raises(ValueError, match=r"values \(T, H\)"):
+        unit_correlations(values, q[:5])
+
+
+def test_plot_unit_heatmap_rows_are_signed_and_scaled():
+    q = np.arange(10.0)
+    values = np.stack([2 * q + 1, -3 * q, np.sin(q)], 1)
+    r = unit_correlations(values, q)
+    image = plot_unit_heatmap(values, [1, 0], r)
+    rows = np.asarray(image.get_array())
+    np.testing.assert_allclose(rows[0], 3 * q / 27)  # sign(r) = -1 flips unit 1
+    np.testing.assert_allclose(rows[1], (2 * q + 1) / 19)
+    labels = [t.get_text() for t in image.axes.get_yticklabels()]
+    assert labels == ["unit 1 (r = -1.00)", "unit 0 (r = +1.00)"]
+    assert image.colorbar.ax.get_ylabel().startswith("sign(r)·c_t / max|c_t|")
+    with pytest.raises(ValueError, match="units in 0..2"):
+        plot_unit_heatmap(values, [3])
+
+
+# ---------------------------------------------------------------------------------------------
+# TextExplorer
+
+
+def test_text_explorer_follows_the_slider():
+    st, ex = _explorer(layer=0, unit=2, kind="c")
+    assert ex.fig.get_size_inches()[0] * ex.fig.dpi <= MAX_WIDTH_PX
+    ex.slider.value = 12
+    row, col = char_cells(TEXT)[12]
+    assert ex.text_cursor.get_xy() == (col - 0.5, row - 0.5)
+    assert all(list(line.get_xdata()) == [12, 12] for line in [*ex.heat_cursors, ex.trace_cursor])
+    heights = [bar.get_height() for bar in ex.gate_bars]
+    np.testing.assert_allclose(heights, st.gates[0, 0, :, 12, 0, 2].numpy(), rtol=1e-6)
+    assert [matplotlib.colors.to_hex(b.get_facecolor()) for b in ex.gate_bars] == [
+        GATE_COLORS[g] for g in "ifgo"]
+
+
+@pytest.mark.parametrize("t", [0, 1, 12, len(TEXT) - 1])
+def test_text_explorer_gate_title_shows_c_before_and_after(t):
+    st, ex = _explorer(layer=1, unit=4)
+    ex.slider.value = t
+    c = st.c[1, 0, :, 0, 4]
+    c_prev = float(c[t - 1]) if t > 0 else 0.0
+    assert ex.gate_axes.get_title() == (f"t = {t}, read {TEXT[t]!r}\nc: {c_prev:+.2f} -> "
+                                        f"{float(c[t]):+.2f}")
+
+
+def test_text_explorer_steps_are_blitted_and_show_what_a_full_draw_shows():
+    _, ex = _explorer()
+    ex.fig.canvas.draw()
+    draws = ex.blitter.full_draws
+    for t in (5, len(TEXT) - 1, 0):
+        ex.slider.value = t
+        assert ex.blitter.full_draws == draws
+        blitted = pixels(ex.fig)
+        np.testing.assert_array_equal(blitted, full_redraw_pixels(ex.fig))
+        draws = ex.blitter.full_draws
+        for cursor in (*ex.heat_cursors, ex.trace_cursor):
+            assert cursor_inside(cursor.axes, t)  # visible at the first and last step too
+
+
+def test_text_explorer_unit_picker_is_ranked_by_r_with_the_quantity():
+    st, ex = _explorer(layer=0, unit=2)
+    r = unit_correlations(st.c[0, 0, :, 0], _depth())
+    order = rank_units(r).tolist()
+    assert [value for _, value in ex.unit.options] == order
+    assert ex.unit.options[0][0] == f"{order[0]} (r = {r[order[0]]:+.2f})"
+    assert ex.heat_units == order[:6]  # 6 units: all of them, ranked
+    np.testing.assert_allclose(ex.correlation(0, "c", "bracket depth"), r)
+    # another layer and state: ranked again, the same unit stays picked
+    ex.layer.value, ex.kind.value = 1, "h"
+    r1 = unit_correlations(st.h[1, 0, :, 0], _depth())
+    assert [value for _, value in ex.unit.options] == rank_units(r1).tolist()
+    assert ex.unit.value == 2
+    np.testing.assert_allclose(ex.trace.get_ydata(), st.h[1, 0, :, 0, 2].numpy(), rtol=1e-6)
+    shown = np.ma.filled(ex.text_image.get_array(), np.nan)
+    np.testing.assert_allclose(shown, text_grid(TEXT, st.h[1, 0, :, 0, 2].numpy()), rtol=1e-6)
+    assert ex.text_colorbar.ax.get_ylabel() == "h_t of unit 2 (layer 1)"
+
+
+def test_text_explorer_heatmap_shows_the_top_units_signed_and_labelled():
+    st, ex = _explorer(layer=0, unit=3, top_units=4)
+    r = unit_correlations(st.c[0, 0, :, 0], _depth())
+    top = rank_units(r)[:4].tolist()
+    assert ex.heat_units == top
+    rows = np.asarray(ex.heat_images[0].get_array())  # (4, T)
+    for k, u in enumerate(top):
+        v = st.c[0, 0, :, 0, u].numpy()
+        np.testing.assert_allclose(rows[k], np.sign(r[u]) * v / np.abs(v).max(), rtol=1e-5)
+    labels = [t.get_text() for t in ex.heat_images[0].axes.get_yticklabels()]
+    assert labels == [f"unit {u} (r = {r[u]:+.2f})" for u in top]
+    marker = ex.unit_markers[0]
+    assert marker.get_visible() == (3 in top)
+    ex.unit.value = top[2]
+    assert marker.get_visible() and marker.get_y() + marker.get_height() / 2 == pytest.approx(2)
+
+
+def test_text_explorer_colorbars_sit_beside_their_own_panels():
+    _, ex = _explorer()
+    ex.fig.canvas.draw()
+    text_ax, heat_ax = ex.text_image.axes, ex.heat_images[0].axes
+    for panel, bar in ((text_ax, ex.text_colorbar.ax), (heat_ax, ex.heat_colorbar.ax)):
+        assert bounds_px(panel)[2] <= bounds_px(bar)[0]  # to the right of its panel
+        assert overlaps_vertically(panel, bar)
+    assert not overlaps_vertically(text_ax, ex.heat_colorbar.ax)
+    assert ex.text_colorbar.mappable is ex.text_image
+    assert ex.heat_colorbar.mappable is ex.heat_images[0]
+
+
+def test_text_explorer_flips_the_quantity_axis_for_a_negative_r():
+    st, ex = _explorer(layer=0)
+    r = ex.correlation(0, "c", "bracket depth")
+    for unit in (int(np.argmin(r)), int(np.argmax(r))):
+        ex.unit.value = unit
+        low, high = ex.quantity_axes.get_ylim()
+        assert (low > high) == (r[unit] < 0)  # flipped: the quantity moves with the unit
+        assert ("flipped" in ex.quantity_axes.get_ylabel()) == (r[unit] < 0)
+        assert ex.sign == (-1.0 if r[unit] < 0 else 1.0)
+        np.testing.assert_allclose(ex.quantity_line.get_ydata(), _depth())
+        assert f"(r = {r[unit]:+.2f} with bracket depth)" in ex.text_image.axes.get_title()
+
+
+def test_text_explorer_quantity_picker_reranks():
+    st = _states()
+    in_list = np.cumsum([{"[": 1, "]": -1}.get(ch, 0) for ch in TEXT]).astype(float)
+    ex = TextExplorer(TEXT, st, unit=1, quantity=("bracket depth", _depth()),
+                      quantities={"list depth": in_list})
+    assert [v for _, v in ex.quantity.options] == ["bracket depth", "list depth"]
+    ex.quantity.value = "list depth"
+    r = unit_correlations(st.c[0, 0, :, 0], in_list)
+    assert [value for _, value in ex.unit.options] == rank_units(r).tolist()
+    assert ex.unit.value == 1
+    np.testing.assert_allclose(ex.quantity_line.get_ydata(), in_list)
+    assert ex.quantity_axes.get_ylabel().startswith("list depth")
+
+
+def test_text_explorer_without_a_quantity_ranks_by_size():
+    st = _states()
+    ex = TextExplorer(TEXT, st, unit=0)
+    assert ex.quantity.disabled and ex.quantity_axes is None
+    biggest = np.argsort(-np.abs(st.c[0, 0, :, 0].numpy()).max(0), kind="stable").tolist()
+    assert [value for _, value in ex.unit.options] == biggest
+    assert ex.sign == 1.0
+
+
+def test_clicking_a_character_or_the_timeline_goes_to_that_step():
+    _, ex = _explorer()
+    line, column = 1, 5  # the "a" of 'a (
+    t = TEXT.index("'a (") + 1
+    assert char_cells(TEXT)[t].tolist() == [line, column]
+    ex.fig.canvas.draw()
+    _click(ex.fig, ex.text_image.axes, column + 0.3, line - 0.2)
+    assert ex.slider.value == t and ex.text_cursor.get_xy() == (column - 0.5, line - 0.5)
+    _click(ex.fig, ex.text_image.axes, 25, 1)  # right of the line's end: nothing there
+    assert ex.slider.value == t
+    _click(ex.fig, ex.trace_axes, 7.4, 0)
+    assert ex.slider.value == 7
+    _click(ex.fig, ex.heat_images[0].axes, 30.2, 1)
+    assert ex.slider.value == 30
+    assert ex.select_character(2, 4) == TEXT.index("[[")
+    with pytest.raises(ValueError, match="no character at line 0, column 40"):
+        ex.select_character(0, 40)
+
+
+def test_play_step_sets_how_far_play_moves():
+    _, ex = _explorer(play_step=5)
+    assert ex.play.step == 5
+    ex.play_step.value = 20
+    assert ex.play.step == 20
+    assert ex.play.interval == 300
+    with pytest.raises(ValueError, match="play_step must be one of"):
+        _explorer(play_step=3)
+
+
+def test_text_explorer_says_no_clearly():
+    text = "f(x)\n"
+    st = _states(text)
+    with pytest.raises(ValueError, match="5 steps but the text has 4"):
+        TextExplorer(text[:-1], st)
+    with pytest.raises(ValueError, match="kind"):
+        TextExplorer(text, st, kind="g")
+    with pytest.raises(ValueError, match=r"unit must be in 0\.\.5, got 6"):
+        TextExplorer(text, st, unit=6)
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1, got 2"):
+        TextExplorer(text, st, layer=2)
+    with pytest.raises(ValueError, match="one value per character"):
+        TextExplorer(text, st, quantity=("depth", [1, 2]))
+    projected = nn.LSTM(3, 6, num_layers=2, proj_size=2)
+    with torch.no_grad():
+        st_proj = capture(projected, torch.randn(len(text), 1, 3))
+    with pytest.raises(ValueError, match="proj_size"):
+        TextExplorer(text, st_proj)
