@@ -6,6 +6,7 @@ the core runs without Jupyter.
 """
 
 from .core import (
+    Edit,
     InputError,
     InputTypeError,
     LayerwiseLSTM,
@@ -16,6 +17,6 @@ from .core import (
 )
 from .record import Recording, record
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "record", "Recording",
+__all__ = ["Edit", "LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "record", "Recording",
            "InputError", "InputTypeError", "NotATensorError"]
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gate
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
@@ -38,10 +39,11 @@ import torch.utils._pytree as pytree
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from . import _cuda, routes
+from . import _cuda, edits, routes
+from .edits import Edit
 from .routes import LayerStates, Seq
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "choose_route",
+__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "choose_route", "Edit",
            "InputError", "InputTypeError", "NotATensorError", "FIELDS", "GATE_NAMES", "ROUTES"]
 
 GATE_NAMES = ("i", "f", "g", "o")  # PyTorch's gate order
@@ -369,14 +371,21 @@ def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
 
 
 def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
-                 route: Optional[str] = None, exact: bool = False) -> str:
+                 route: Optional[str] = None, exact: bool = False,
+                 edits: Optional[Sequence[Edit]] = None) -> str:
     """The route ``capture`` takes for this call: ``route`` if given (checked), else
     ``autograd`` when autograd records the call, ``cuda_graph``/``cuda`` on a GPU, ``stepwise``
     on CPU for large B*H when c or the gates are kept (unless ``exact``: only routes whose
-    output, h_n and c_n are PyTorch's kernel's own), else ``kernel``."""
+    output, h_n and c_n are PyTorch's kernel's own), else ``kernel``. With ``edits`` this is the
+    route of the layers without edits (never a CUDA graph); a value tensor that requires grad,
+    or an ``fn`` edit in grad mode, makes autograd record the call."""
     data = input.data if isinstance(input, PackedSequence) else input
     given = hx if isinstance(hx, (tuple, list)) else ()
-    needs_grad = _needs_autograd(lstm, data, *given)
+    values = [getattr(e, name) for e in edits or () if isinstance(e, Edit)
+              for name in ("set", "add", "scale")]
+    needs_grad = _needs_autograd(lstm, data, *given, *values) or (
+        torch.is_grad_enabled() and any(isinstance(e, Edit) and e.fn is not None
+                                        for e in edits or ()))
     if route is not None:
         if route not in ROUTE_NAMES:
             raise ValueError(f"route must be one of {ROUTE_NAMES} or None (chosen for you),"
@@ -385,14 +394,16 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
             raise ValueError(f"route {route!r} computes without autograd, but autograd records"
                              " this call (grad mode on and the input, hx or the LSTM's parameters"
                              " require grad): use route='autograd', or torch.no_grad()")
-        if route == "cuda_graph" and not _cuda.graphs_possible(lstm, input):
+        if route == "cuda_graph" and (edits or not _cuda.graphs_possible(lstm, input)):
             raise ValueError("route 'cuda_graph' needs a CUDA tensor input (not packed), no"
-                             " dropout at work and no graph being recorded by the caller")
+                             " dropout at work, no edits and no graph being recorded by the"
+                             " caller")
         return route
     if needs_grad:
         return "autograd"
     if data.is_cuda:
-        return "cuda_graph" if _cuda.graphs_possible(lstm, input) else "cuda"
+        graphs = not edits and _cuda.graphs_possible(lstm, input)
+        return "cuda_graph" if graphs else "cuda"
     B = int(input.batch_sizes[0]) if isinstance(input, PackedSequence) else \
         (1 if data.dim() == 2 else data.shape[0 if lstm.batch_first else 1])
     replay = {"c", "gates"} & set(check_fields(fields))
@@ -407,7 +418,8 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
 
 def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
             hx: Optional[Tuple[Tensor, Tensor]] = None, *, fields: Iterable[str] = FIELDS,
-            layers: Optional[Sequence[int]] = None, route: Optional[str] = None) -> LSTMStates:
+            layers: Optional[Sequence[int]] = None, route: Optional[str] = None,
+            edits: Optional[Sequence[Edit]] = None) -> LSTMStates:
     """Runs ``lstm`` on ``input`` and returns every layer's h, c and gates at every step.
 
     Args:
@@ -424,6 +436,9 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
             (len(layers), D, T, B, H_out) and ``states.layers`` holds the indices.
         route: how to compute (see ``routes.py``): None chooses (``choose_route``);
             "autograd", "kernel", "stepwise", "cuda" or "cuda_graph" force one.
+        edits: a list of :class:`lstm_states.Edit`: states to change as the LSTM runs (e.g.
+            ``Edit("c", 0, slice(100, None), unit=33, set=0.0)``). Every field of the result,
+            output and h_n / c_n included, then describes the edited run (``edits.py``).
 
     Returns:
         LSTMStates: the tuple ``(output, (h_n, c_n))`` as ``lstm(input, hx)`` returns it (bit
@@ -431,7 +446,7 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         ``h`` (len(layers), D, T, B, H_out), ``c`` (..., H) and ``gates`` (len(layers), D, 4, T,
         B, H) as attributes.
 
-    Raises ValueError for a bad selection or route, and :class:`InputError`,
+    Raises ValueError (or TypeError) for a bad selection, route or edit, and :class:`InputError`,
     :class:`InputTypeError`, :class:`NotATensorError` for input nn.LSTM would refuse (each also
     the type nn.LSTM raises), before any computation.
 
@@ -445,28 +460,35 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
 
         st = capture(lstm, x, fields=("h",), layers=[0])   # layer 0's h_t only
         st.h[0, 0, t]                                      # (B, H_out) at step t
+        edited = capture(lstm, x, edits=[Edit("f", 1, 7, set=0.0)])  # forget gate shut
     """
     _check_module(lstm)
     data, unbatched = _check_input(lstm, input)
     fields, layers = check_fields(fields), check_layers(lstm, layers)
-    route = choose_route(lstm, input, hx, fields, route)
+    route = choose_route(lstm, input, hx, fields, route, edits=edits)
     if route == "cuda_graph":
         return _cuda.replay(lstm, input, hx, (fields, layers), lambda inp, h: _compute(
             lstm, inp, h, unbatched, fields, layers, "cuda"))
-    return _compute(lstm, input, hx, unbatched, fields, layers, route)
+    return _compute(lstm, input, hx, unbatched, fields, layers, route, edits)
 
 
 def _compute(lstm: nn.LSTM, input, hx, unbatched: bool, fields: Tuple[str, ...],
-             layers: Tuple[int, ...], route: str) -> LSTMStates:
-    """capture after its checks: the four steps, by ``route``."""
+             layers: Tuple[int, ...], route: str, edit_list=None) -> LSTMStates:
+    """capture after its checks: the four steps, by ``route`` (wrapped by the edits route when
+    there are edits)."""
     inp = _to_time_major(lstm, input, hx, unbatched)
+    run_layer, in_place = ROUTES[route], route != "autograd"
+    if edit_list is not None:  # checked against the LSTM and the input before any computation
+        plans = edits.plan(lstm, edit_list, inp.x.steps, inp.h0.shape[1], inp.x.lengths,
+                           inp.h0.device, in_place)
+        run_layer = functools.partial(edits.route, base=run_layer, plans=plans, in_place=in_place)
     with warnings.catch_warnings():
         # on CUDA, per-layer calls use the module's weights in place, not its flat cuDNN buffer
         warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
         # with proj_size, the CPU kernel says once that it falls back from oneDNN (as nn.LSTM does)
         warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-        top, h_n, c_n, states = _run_layers(lstm, inp, fields, layers, route)
-    states = _zero_past_the_ends(states, inp, in_place=route != "autograd")
+        top, h_n, c_n, states = _run_layers(lstm, inp, fields, layers, run_layer, in_place)
+    states = _zero_past_the_ends(states, inp, in_place)
     return _to_caller_layout(lstm, inp, top, h_n, c_n, states, layers)
 
 
@@ -510,14 +532,13 @@ def _to_time_major(lstm: nn.LSTM, input, hx, unbatched: bool) -> _Input:
 
 
 def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tuple[int, ...],
-                route: str) -> Tuple[Seq, Tensor, Tensor, LayerStates]:
-    """Step 2: each layer by ``route``, dropout on each layer's input but the first.
+                run_layer: Callable, in_place: bool) -> Tuple[Seq, Tensor, Tensor, LayerStates]:
+    """Step 2: each layer by ``run_layer`` (a route), dropout on each layer's input but the
+    first.
 
     Returns the top layer's output Seq, h_n (L*D, B, H_out), c_n (L*D, B, H) and the kept
     states: h (len(layers), D, T, B, H_out), c (..., H), gates (len(layers), D, 4, T, B, H).
     """
-    run_layer = ROUTES[route]
-    in_place = route != "autograd"
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
     T, B, H = inp.x.steps, inp.h0.shape[1], lstm.hidden_size
     H_out = inp.h0.shape[-1]

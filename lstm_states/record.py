@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -64,6 +64,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from .core import (
     FIELDS,
+    Edit,
     LayerwiseLSTM,
     LSTMStates,
     capture,
@@ -86,7 +87,8 @@ class Recording(Mapping):
     """
 
     def __init__(self, names: Iterable[str], detach: bool = False, to_cpu: bool = False,
-                 fields: Iterable[str] = FIELDS, layers: Optional[Iterable[int]] = None):
+                 fields: Iterable[str] = FIELDS, layers: Optional[Iterable[int]] = None,
+                 edits: Optional[Dict[str, List[Edit]]] = None):
         self.names: Tuple[str, ...] = tuple(names)
         """The selected modules' qualified names, in ``named_modules`` order."""
         self.detach = detach
@@ -95,6 +97,8 @@ class Recording(Mapping):
         """What each call keeps (capture's ``fields``)."""
         self.layers = None if layers is None else tuple(layers)
         """Which layers each call keeps (capture's ``layers``; None: all)."""
+        self.edits: Dict[str, List[Edit]] = dict(edits or {})
+        """The edits each module's calls run with, by qualified name."""
         self.calls: List[Tuple[str, LSTMStates]] = []
         """Every recorded call as (name, states), in the order the calls happened."""
 
@@ -214,9 +218,11 @@ class _RecordingForward:
 
     def __call__(self, input, hx=None):
         fields, layers = self._selection()
+        edits = [e for r, name in self.sinks for e in r.edits.get(name, ())] or None
         # a route whose output, h_n and c_n are PyTorch's kernel's own: no observer effect
-        route = choose_route(self.module, input, hx, fields, exact=True)
-        states = capture(self.module, input, hx, fields=fields, layers=layers, route=route)
+        route = choose_route(self.module, input, hx, fields, exact=True, edits=edits)
+        states = capture(self.module, input, hx, fields=fields, layers=layers, route=route,
+                         edits=edits)
         for recording, name in self.sinks:
             recording._append(name, _narrow(states, recording))
         if self.returns_states:
@@ -282,7 +288,8 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
 @contextmanager
 def record(model: nn.Module, include: Include = None, *, detach: bool = False,
            to_cpu: bool = False, fields: Iterable[str] = FIELDS,
-           layers: Optional[Iterable[int]] = None) -> Iterator[Recording]:
+           layers: Optional[Iterable[int]] = None,
+           edits: Optional[Dict[str, List[Edit]]] = None) -> Iterator[Recording]:
     """Inside the block, every selected nn.LSTM of ``model`` records each call's LSTMStates.
 
     Args:
@@ -295,6 +302,11 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
         fields, layers: what each call keeps, as for ``capture`` (e.g. ``fields=("h",)``:
             h only, at little more than nn.LSTM's own cost). Every selected LSTM must have
             the layers asked for.
+        edits: ``{qualified name: [Edit, ...]}``: that module's calls run with these edits
+            (``capture(..., edits=)``), so everything downstream in the model sees the edited
+            states; e.g. ``record(model, edits={"lstm": [Edit("f", 1, 7, set=0.0)]})``. Each
+            edit is checked against each call's input when the call runs. With nested blocks,
+            the edits of every active block apply, the outer block's first.
 
     Returns (as the ``with`` target):
         A :class:`Recording`: ``rec[name]`` is the list of that module's calls' LSTMStates in
@@ -313,8 +325,16 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
             check_layers(module, layers)
         except ValueError as error:
             raise ValueError(f"{name!r}: {error}") from None
-    recording = Recording([n for n, _ in chosen], detach=detach, to_cpu=to_cpu, fields=fields,
-                          layers=None if layers is None else check_layers(chosen[0][1], layers))
+    names = [n for n, _ in chosen]
+    for name, todo in (edits or {}).items():
+        if name not in names:
+            raise ValueError(f"edits name {name!r}, which is not an nn.LSTM this block records;"
+                             f" it records: {_listing(names)}")
+        if not isinstance(todo, (list, tuple)) or not all(isinstance(e, Edit) for e in todo):
+            raise TypeError(f"edits[{name!r}] must be a list of lstm_states.Edit")
+    recording = Recording(names, detach=detach, to_cpu=to_cpu, fields=fields,
+                          layers=None if layers is None else check_layers(chosen[0][1], layers),
+                          edits=edits)
     attached: List[nn.LSTM] = []
     try:
         for name, module in chosen:

@@ -42,6 +42,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 __all__ = ["Seq", "LayerStates", "LayerRun", "layer_params", "unpack_params", "fused_kernel",
            "reverse_within_lengths", "input_preactivations", "recurrence_in_place",
            "in_processing_order", "kernel_then_replay", "final_states", "steps_in_place",
+           "steps_autograd", "direction_kernel", "replay", "replay_in_place",
            "autograd", "kernel", "stepwise"]
 
 
@@ -193,7 +194,7 @@ def reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[T
     return torch.gather(x, 0, idx.expand_as(x), out=out)
 
 
-def _flip_lengths(lengths: Optional[Tensor], T: int) -> Optional[Tensor]:
+def flip_lengths(lengths: Optional[Tensor], T: int) -> Optional[Tensor]:
     """The lengths to reverse with: None when every sequence is T long (a plain flip)."""
     if lengths is None or bool((lengths == T).all()):
         return None
@@ -234,7 +235,7 @@ def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out)
     into ``out`` (or stacks it), at input positions."""
     D, H_out = h0.shape[0], h0.shape[-1]
     T = x.steps
-    lengths = _flip_lengths(x.lengths, T)
+    lengths = flip_lengths(x.lengths, T)
     results = []
     for d in range(D):
         params = layer_params(lstm, layer, d)
@@ -265,7 +266,7 @@ def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out)
 # replaying the gates and c_t from h_t (one direction, in processing order)
 
 
-def _replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
+def replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
     """Gates (4, T, B, H) and c (T, B, H) of one direction from its h_t, with autograd.
 
     x: (T, B, I_l), h: (T, B, H_out), h0: (B, H_out), c0: (B, H), processing order.
@@ -291,8 +292,8 @@ def _replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
     return torch.stack(cs), kept
 
 
-def _replay_in_place(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
-    """The same as ``_replay``, written into ``out`` (c (T, B, H) and gates (4, T, B, H), either
+def replay_in_place(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
+    """The same as ``replay``, written into ``out`` (c (T, B, H) and gates (4, T, B, H), either
     may be None: then a temporary where needed); no autograd."""
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
     w_ih, w_hh, bias, _ = unpack_params(params)
@@ -329,7 +330,7 @@ def recurrence_in_place(gates: Tensor, c0: Tensor, c: Tensor) -> None:
 # the routes
 
 
-def kernel_then_replay(replay, lstm, layer, x: Seq, h0, c0, want, out, like, train) -> LayerRun:
+def kernel_then_replay(replay_fn, lstm, layer, x: Seq, h0, c0, want, out, like, train) -> LayerRun:
     output, h_n, c_n = fused_kernel(lstm, layer, x, h0, c0, like, train)
     D, H_out = h0.shape[0], h0.shape[-1]
     h = None
@@ -342,21 +343,21 @@ def kernel_then_replay(replay, lstm, layer, x: Seq, h0, c0, want, out, like, tra
                 h[d].copy_(direction_h(output, d, D, H_out))
     c = g = None
     if "c" in want or "gates" in want:
-        _, c, g = in_processing_order(replay, lstm, layer, x, output, h0, c0, want, out)
+        _, c, g = in_processing_order(replay_fn, lstm, layer, x, output, h0, c0, want, out)
     return LayerRun(output, h_n, c_n, LayerStates(h, c, g))
 
 
 def autograd(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
              out: Optional[LayerStates] = None, like=None) -> LayerRun:
     """Differentiable: the fused kernel, then the gates and c_t replayed from its h_t."""
-    return kernel_then_replay(_replay, lstm, layer, x, h0, c0, want, None, like,
+    return kernel_then_replay(replay, lstm, layer, x, h0, c0, want, None, like,
                                train=h0.is_cuda)
 
 
 def kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
            out: Optional[LayerStates] = None, like=None) -> LayerRun:
     """No autograd: the fused kernel, then the gates and c_t replayed in place into ``out``."""
-    return kernel_then_replay(_replay_in_place, lstm, layer, x, h0, c0, want,
+    return kernel_then_replay(replay_in_place, lstm, layer, x, h0, c0, want,
                                out or LayerStates(None, None, None), like, train=False)
 
 
@@ -374,7 +375,7 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
     h = out.h if out.h is not None else x.padded.new_empty(D, T, B, H_out)
     c = out.c if out.c is not None else x.padded.new_empty(D, T, B, H)
     gates = out.gates if out.gates is not None else x.padded.new_empty(D, 4, T, B, H)
-    lengths = _flip_lengths(x.lengths, T)
+    lengths = flip_lengths(x.lengths, T)
     for d in range(D):
         params = layer_params(lstm, layer, d)
         if d == 0:
@@ -412,9 +413,14 @@ def final_states(h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> Tuple[Tenso
             torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
 
 
-def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> None:
+def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out, edit=None) -> None:
     """The LSTM equations step by step for one direction in processing order, written into
-    ``out=(h, c, gates)`` ((T, B, H_out), (T, B, H), (4, T, B, H)); no autograd."""
+    ``out=(h, c, gates)`` ((T, B, H_out), (T, B, H), (4, T, B, H)); no autograd.
+
+    ``edit`` (``lstm_states.edits``): at the steps in ``edit.steps``, ``edit(t, name, state)``
+    changes the state in place after it is computed (gates, then c, then h), and the recurrence
+    goes on from the changed values.
+    """
     h_out, c_out, gates = out
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
     w_ih, w_hh, bias, w_hr = unpack_params(params)
@@ -430,11 +436,65 @@ def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out) -> None:
         torch.sigmoid_(gates[:2, t])
         torch.tanh_(g[t])
         torch.sigmoid_(o[t])
+        edited = edit is not None and t in edit.steps
+        if edited:
+            for name, gate in zip("ifgo", (i, f, g, o), strict=True):
+                edit(t, name, gate[t])
         # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
+        if edited:
+            edit(t, "c", c_t)
         # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
         if w_hr is None:
             h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
         else:
             torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
             h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
+        if edited:
+            edit(t, "h", h_t)
+
+
+def steps_autograd(x: Tensor, h0: Tensor, c0: Tensor, params, edit=None):
+    """The LSTM equations step by step for one direction in processing order, with autograd:
+    h (T, B, H_out), c (T, B, H), gates (4, T, B, H). ``edit`` as for ``steps_in_place``, but
+    ``edit(t, name, state)`` returns the changed state (out of place)."""
+    w_ih, w_hh, bias, w_hr = unpack_params(params)
+    xz = F.linear(x, w_ih, bias)  # W_ih x_t + b for every t: (T, B, 4H)
+    h_t, c_t = h0, c0
+    hs, cs, gs = [], [], []
+    for t in range(x.shape[0]):
+        # z_t = W_ih x_t + b + W_hh h_{t-1}; i, f, o = σ(z_t); g = tanh(z_t)
+        i, f, g, o = (xz[t] + F.linear(h_t, w_hh)).chunk(4, -1)  # 4 x (B, H)
+        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+        edited = edit is not None and t in edit.steps
+        if edited:
+            i, f, g, o = (edit(t, name, gate) for name, gate in zip("ifgo", (i, f, g, o),
+                                                                     strict=True))
+        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        c_t = f * c_t + i * g
+        if edited:
+            c_t = edit(t, "c", c_t)
+        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
+        h_t = o * c_t.tanh()
+        if w_hr is not None:
+            h_t = F.linear(h_t, w_hr)
+        if edited:
+            h_t = edit(t, "h", h_t)
+        hs.append(h_t)
+        cs.append(c_t)
+        gs.append(torch.stack([i, f, g, o]))
+    return torch.stack(hs), torch.stack(cs), torch.stack(gs, dim=1)
+
+
+def direction_kernel(x: Tensor, h0: Tensor, c0: Tensor, params, train: bool = False):
+    """PyTorch's fused kernel over one direction in processing order: h (T, B, H_out) and the
+    final (h, c) ((B, H_out), (B, H)). x: (T, B, I_l); params: ``layer_params``' list."""
+    w_ih, w_hh, bias, w_hr = unpack_params(params)
+    if bias is None and x.is_cuda:  # (see _kernel_weights)
+        zeros = w_ih.new_zeros(w_ih.shape[0])
+        params, has_biases = [w_ih, w_hh, zeros, zeros] + ([w_hr] if w_hr is not None else []), True
+    else:
+        has_biases = bias is not None
+    h, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), params, has_biases, 1, 0.0, train, False,
+                             False)
+    return h, h_n[0], c_n[0]
