@@ -3,6 +3,7 @@
     python -m lstm_states.bench                 # CPU
     python -m lstm_states.bench --device cuda   # GPU (TF32 switched off)
     python -m lstm_states.bench --memory        # peak memory of fields=("h",) vs nn.LSTM (CPU)
+    python -m lstm_states.bench --edits         # the cost of edits (capture(..., edits=))
 
 For each configuration (T, B, I, H, L) it prints the best-of-N time (all taking turns within
 each round) of a plain nn.LSTM forward, of ``capture`` keeping everything (every layer's h, c
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from . import _triton
 from .core import capture
+from .edits import Edit
 
 CONFIGS = [(100, 32, 32, 64, 2), (200, 32, 64, 128, 2), (500, 64, 128, 256, 2), (200, 16, 64, 128, 4)]
 """(T, B, I, H, L): the configurations timed."""
@@ -88,6 +90,28 @@ def bench(T, B, I, H, L, device, repeat):
                       device, repeat)
 
 
+EDITS_CONFIG = (500, 64, 128, 256, 2)
+
+
+def bench_edits(T, B, I, H, L, device, repeat):
+    """Times of nn.LSTM, capture, capture with one edit at T/2 of layer 0, capture with an edit
+    at every step of layer 0, and the LSTMCell loop (all taking turns), in seconds."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(I, H, num_layers=L).to(device).eval()
+    cells = [nn.LSTMCell(I if k == 0 else H, H).to(device) for k in range(L)]
+    for k, cell in enumerate(cells):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).data.copy_(getattr(lstm, f"{name}_l{k}"))
+    x = torch.randn(T, B, I, device=device)
+    one = [Edit("c", 0, T // 2, unit=0, set=0.0)]
+    every = [Edit("c", 0, slice(None), unit=0, set=0.0)]
+    with torch.inference_mode():
+        assert (capture(lstm, x, edits=every).c[0, 0, :, :, 0] == 0).all()
+        return timeit([lambda: lstm(x), lambda: capture(lstm, x),
+                       lambda: capture(lstm, x, edits=one), lambda: capture(lstm, x, edits=every),
+                       lambda: cell_loop(cells, x)], device, repeat)
+
+
 MEMORY_CONFIG = (2000, 64, 128, 256, 2)
 
 
@@ -138,6 +162,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds (each times all four)")
     parser.add_argument("--memory", action="store_true",
                         help=f"measure peak memory on {MEMORY_CONFIG} instead (CPU, Linux)")
+    parser.add_argument("--edits", action="store_true",
+                        help=f"time capture with edits on {EDITS_CONFIG} instead")
     args = parser.parse_args(argv)
     if args.memory:
         m = memory()
@@ -156,6 +182,16 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = False
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} threads, float32, inference")
+    if args.edits:
+        times = bench_edits(*EDITS_CONFIG, device, args.repeat)
+        names = ["nn.LSTM", "capture", "capture, one edit at T/2 of layer 0",
+                 "capture, an edit at every step of layer 0", "LSTMCell loop"]
+        print(f"(T, B, I, H, L) = {EDITS_CONFIG}, every field kept, best of {args.repeat}")
+        for name, t in zip(names, times, strict=True):
+            print(f"  {name:<44}{t * 1e3:>10.2f} ms{t / times[0]:>8.2f}x nn.LSTM")
+        print(f"  one edit / capture without edits:          {times[2] / times[1]:>6.2f}")
+        print(f"  edit at every step / LSTMCell loop:         {times[3] / times[4]:>6.2f}")
+        return
     if device.type == "cuda":
         route = ("one Triton kernel per layer and direction" if _triton.triton is not None
                  else "a loop of T launches per layer (Triton not installed)")

@@ -50,3 +50,11 @@ def test_memory_measures_peak_rss_in_fresh_processes():
     assert m["h_bytes"] == 2 * 50 * 4 * 16 * 4  # (L, D, T, B, H) float32
     assert m["lstm_peak"] >= 0 and m["capture_h_peak"] >= 0
     assert m["extra"] == m["capture_h_peak"] - m["lstm_peak"]
+
+
+def test_edits_bench_prints_its_ratios(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "EDITS_CONFIG", (12, 2, 3, 4, 2))
+    bench.main(["--edits", "--repeat", "2"])
+    out = capsys.readouterr().out
+    assert "one edit / capture without edits" in out and "edit at every step / LSTMCell" in out
+    assert len([line for line in out.splitlines() if line.strip().endswith("x nn.LSTM")]) == 5
