@@ -1,0 +1,110 @@
+"""The README: its code runs and does what its comments say, its claims hold for nn.LSTM, its
+links resolve, and its picture is what tools/readme_figure.py draws today."""
+
+import importlib.util
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def _run(block):
+    scope = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    return scope
+
+
+def test_the_readme_has_its_two_code_blocks():
+    assert len(BLOCKS) >= 2
+    assert "load_state_dict" in BLOCKS[0] and "capture(lstm, x)" in BLOCKS[1]
+
+
+def test_the_no_dependency_answer_gives_every_layer():
+    torch.manual_seed(0)
+    scope = _run(BLOCKS[0])
+    lstm, x, h = scope["lstm"], scope["x"], scope["h"]
+    with torch.no_grad():
+        output, (h_n, c_n) = lstm(x)
+    assert h.shape == (2, 50, 4, 16)
+    torch.testing.assert_close(h[-1], output)  # "h[-1] is lstm(x)[0]"
+    torch.testing.assert_close(h[:, -1], h_n)  # and every layer's last step is h_n
+    assert not torch.allclose(h[0], output, atol=1e-3)  # layer 0 is something else
+
+
+def test_the_package_answer_returns_what_nn_lstm_returns():
+    torch.manual_seed(0)
+    scope = _run(BLOCKS[1])
+    lstm, x, st = scope["lstm"], scope["x"], scope["st"]
+    output, (h_n, c_n) = lstm(x)
+    assert torch.equal(scope["output"], output)  # bit for bit, as the README says
+    assert torch.equal(scope["h_n"], h_n) and torch.equal(scope["c_n"], c_n)
+    assert st.h.shape == (2, 1, 50, 4, 16) and st.c.shape == (2, 1, 50, 4, 16)
+    assert st.gates.shape == (2, 1, 4, 50, 4, 16)
+    torch.testing.assert_close(st.h[-1, 0], output)
+
+
+def test_the_short_answer_about_the_reverse_direction():
+    # "for the top layer h_n[-1] equals output[0, :, H_out:], time-major"
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True)
+    output, (h_n, c_n) = lstm(torch.randn(7, 2, 3))
+    torch.testing.assert_close(h_n[-1], output[0, :, 5:])
+    torch.testing.assert_close(h_n[-2], output[-1, :, :5])
+    assert not torch.allclose(h_n[-1], output[-1, :, 5:], atol=1e-3)
+
+
+def test_the_readme_links_resolve():
+    targets = re.findall(r"\]\(([^)#\s]+)\)", README)
+    local = [t for t in targets if not t.startswith("http")]
+    assert "docs/DEVELOPING.md" in local and "docs/images/returns_grid.png" in local
+    for target in local:
+        assert (ROOT / target).exists(), target
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f"notebooks/{notebook.name}" in README, notebook.name  # every chapter listed
+    developing = (ROOT / "docs" / "DEVELOPING.md").read_text(encoding="utf-8")
+    assert "../README.md" in developing and "tools/readme_figure.py" in developing
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("readme_figure",
+                                                  ROOT / "tools" / "readme_figure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_picture_is_current():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    tool = _load_tool()
+    try:
+        fresh = mpimg.imread(io.BytesIO(tool.png()), format="png")
+    finally:
+        plt.close("all")
+    stored = mpimg.imread(tool.IMAGE)
+    assert fresh.shape == stored.shape, "the picture changed size: run tools/readme_figure.py"
+    changed = np.abs(fresh - stored).max(axis=-1) > 0.1  # pixels that differ visibly
+    assert changed.mean() < 0.001, (
+        f"{changed.mean():.2%} of the README picture differs: run tools/readme_figure.py")
+
+
+def test_the_readme_picture_is_the_notebook_figure():
+    # the arguments of notebook 01's bidirectional picture
+    nb = (ROOT / "notebooks" / "01_what_nn_lstm_returns.ipynb").read_text(encoding="utf-8")
+    assert "plot_output_grid(num_layers=L, bidirectional=True, steps=T, hidden_size=H," in nb
+    assert "seen_from=0" in nb
+    assert _load_tool().ARGS == dict(num_layers=2, bidirectional=True, steps=6, hidden_size=4,
+                                     seen_from=0)
+    scope = re.search(r"T, B, I, H = (\d+), (\d+), (\d+), (\d+)", nb)
+    assert (int(scope[1]), int(scope[4])) == (6, 4) and "L = 2" in nb
