@@ -95,7 +95,8 @@ class Blitter:
     the figure (``savefig``, ``png_bytes``) draws every artist, animated or not.
 
     Keep a reference to the Blitter (widgets keep it as ``.blitter``): the canvas holds its draw
-    callback weakly, so a Blitter nobody refers to stops drawing its artists.
+    callback weakly, so a Blitter nobody refers to stops drawing its artists (at some garbage
+    collection); call ``disconnect()`` before replacing one.
 
     Args:
         fig: the Figure.
@@ -142,6 +143,11 @@ class Blitter:
         for artist in self.artists:
             if artist.get_visible():
                 self.fig.draw_artist(artist)
+
+    def disconnect(self) -> None:
+        """Stops drawing on full draws (call it before replacing the artists or the Blitter)."""
+        self._canvas.mpl_disconnect(self._cid)
+        self._background = None
 
     def invalidate(self) -> None:
         """Forgets the background (e.g. after a change outside the animated artists): the next

@@ -2,7 +2,8 @@
 
 Each function takes data (tensors or arrays) and an optional Axes or Figure, draws, and returns
 what it drew on. None reads global state, changes rcParams or shows anything; ``set_step``
-changes the artists of a figure made by ``plot_step`` and leaves the redraw to the caller.
+changes the artists of a figure made by ``plot_step`` and leaves the redraw to the caller. It
+changes only the artists that move and marks no Axes stale, so that a caller can blit them.
 
 Shape legend: T time steps, H hidden size, H_out = proj_size if proj_size > 0 else H,
 K steps of history.
@@ -204,12 +205,12 @@ def set_step(axes: Sequence[Axes], gates, c, h, t: int, c0=None) -> None:
     c_prev = c_np[t - 1] if t > 0 else (np.zeros(c_np.shape[1]) if c0 is None else _np(c0))
     title_gates, title_state = _titles(t)
     ax_gates.images[0].set_data(_np(gates[:, t]))  # (4, H)
-    ax_gates.set_title(title_gates)
+    ax_gates.title.set_text(title_gates)  # not set_title: it would mark the Axes stale
     ax_state.lines[0].set_ydata(c_np[t])  # (H,)
     ax_state.lines[1].set_ydata(_np(h[t]))  # (H_out,)
     ax_state.lines[3].set_ydata(c_prev)  # (H,)
     ax_state.collections[0].set_segments(_segments(c_prev, c_np[t]))
-    ax_state.set_title(title_state)
+    ax_state.title.set_text(title_state)
     if len(axes) > 2:
         image = axes[2].images[0]
         image.set_data(_history(c_np, t, image.get_array().shape[0]))  # (K, H)

@@ -213,6 +213,8 @@ class StateExplorer:
     def _build(self) -> None:
         """(Re)makes every Axes for the shown layers; layer 0 in the bottom row."""
         fig = self.fig
+        if getattr(self, "blitter", None) is not None:
+            self.blitter.disconnect()  # its artists go with fig.clear()
         fig.clear()
         fig.set_layout_engine("constrained")
         rows = self._rows()
@@ -841,6 +843,7 @@ class TextExplorer:
         self.gate_axes.axhline(0, color="black", linewidth=0.6)
         self.gate_axes.set_ylim(-1.05, 1.05)
         self.gate_axes.set_ylabel("gate value")
+        self.gate_axes.set_title(" \n ", fontsize=10)  # two lines, set at each step
         self._show_unit(layer, kind, unit, first_q)
         _freeze_layout(self.fig)  # new titles at each step must not move the axes
         self.blitter = Blitter(self.fig, [self.text_cursor, *self.heat_cursors,
@@ -927,8 +930,10 @@ class TextExplorer:
             bar.set_height(value)
         ch = self.text[t]
         c_prev = self.c[layer, t - 1, unit] if t > 0 else 0.0
-        self.gate_axes.set_title(f"t = {t}, read {ch!r}\nc: {c_prev:+.2f} -> "
-                                 f"{self.c[layer, t, unit]:+.2f}", fontsize=10)
+        # title.set_text, not set_title: set_title marks the Axes stale, and with ipympl in
+        # interactive mode a stale figure is redrawn in full (0.5 s here) at every step
+        self.gate_axes.title.set_text(f"t = {t}, read {ch!r}\nc: {c_prev:+.2f} -> "
+                                      f"{self.c[layer, t, unit]:+.2f}")
 
     def show_step(self, t: int) -> None:
         """Moves every cursor to step t and shows the unit's gates there."""

@@ -197,3 +197,15 @@ def test_on_ipympl_a_step_is_a_blit_sent_to_the_browser():
     bundle = explorer._repr_mimebundle_()
     assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
     assert "text/html" not in bundle  # ipympl's own canvas repr would add base64 html
+
+
+def test_a_disconnected_blitter_draws_nothing_more():
+    fig, ax, cursor = _line_figure()
+    blitter = Blitter(fig, [cursor])
+    fig.canvas.draw()
+    assert blitter.full_draws == 1
+    blitter.disconnect()
+    fig.canvas.draw()
+    assert blitter.full_draws == 1
+    column = int(ax.transData.transform((0, 0))[0])
+    assert (pixels(fig)[150, column, :3] > 20).any()  # the animated cursor is no longer drawn

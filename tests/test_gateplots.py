@@ -145,6 +145,7 @@ def test_viewer_follows_its_slider_and_blits():
     for t in (3, 5, 0):
         viewer.slider.value = t
         assert viewer.step == t and viewer.blitter.full_draws == draws
+        assert not viewer.fig.stale  # (a stale figure is redrawn in full by pyplot's ion mode)
         np.testing.assert_array_equal(np.asarray(viewer.axes[0].images[0].get_array()),
                                       st.gates[1, 0, :, t, 1].detach().numpy())
         np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),

@@ -168,6 +168,7 @@ def test_state_explorer_steps_are_blitted_and_show_what_a_full_draw_shows():
     for k in (3, 11, 0):
         ex.slider.value = k
         assert ex.blitter.full_draws == draws  # a step redraws only what moves
+        assert not ex.fig.stale  # (a stale figure is redrawn in full by pyplot's ion mode)
         blitted = pixels(ex.fig)
         np.testing.assert_array_equal(blitted, full_redraw_pixels(ex.fig))
         draws = ex.blitter.full_draws
@@ -228,7 +229,12 @@ def test_state_explorer_layer_picker():
     st = states(3, T=9, H=6)
     ex = StateExplorer(st)
     ex.slider.value = 4
+    old = ex.blitter  # alive: if it still listened, it would draw the removed artists
     ex.layer.value = 1
+    assert ex.blitter is not old
+    draws = old.full_draws
+    ex.fig.canvas.draw()
+    assert old.full_draws == draws  # the old one no longer draws (its artists are gone)
     assert ex.shown_layers == [1] and list(ex.value_axes) == [1] and len(ex.cursors) == 2
     assert ex.value_axes[1].get_title() == "layer 1 at t = 4"
     assert ex.heatmap_axes[1][0].get_title() == "layer 1: h_t"

@@ -163,6 +163,7 @@ def test_text_explorer_steps_are_blitted_and_show_what_a_full_draw_shows():
     for t in (5, len(TEXT) - 1, 0):
         ex.slider.value = t
         assert ex.blitter.full_draws == draws
+        assert not ex.fig.stale  # (a stale figure is redrawn in full by pyplot's ion mode)
         blitted = pixels(ex.fig)
         np.testing.assert_array_equal(blitted, full_redraw_pixels(ex.fig))
         draws = ex.blitter.full_draws
