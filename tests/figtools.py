@@ -37,10 +37,10 @@ def quiet_projection_notice():
 
 @pytest.fixture
 def ipympl_backend():
-    """pyplot on ipympl's backend (as ``%matplotlib widget``), outside a kernel."""
+    """pyplot on ipympl's backend (as ``%matplotlib widget``), outside a kernel; Agg after."""
+    old = matplotlib.get_backend()  # before importing ipympl: that alone switches to ipympl
     pytest.importorskip("ipywidgets")
     pytest.importorskip("ipympl")
-    old = matplotlib.get_backend()
     plt.switch_backend("module://ipympl.backend_nbagg")
     yield
     plt.close("all")
