@@ -3,8 +3,14 @@
 Starts JupyterLab on 127.0.0.1 with a random token and throwaway settings/runtime folders,
 drives Debian's Chromium with Playwright, opens a notebook, runs all cells, and checks that
 every cell ran without an error output or a JavaScript console error; then moves the
-"time step" slider with the keyboard and checks that its readout and the ipympl figure changed.
-Server and browser are shut down whatever happens. Skips only where Chromium is absent.
+"time step" slider with the keyboard and checks that its readout and the ipympl figure changed,
+and records the time from a key press to the changed canvas (``redraw_times``). It also opens
+each notebook as stored, before running, and checks that every stored picture is shown and no
+widget repr text (``VBox(``) is. Server and browser are shut down whatever happens. Skips only
+where Chromium is absent.
+
+The helpers (``output_area_overflows``, ``install_redraw_probe``, ``redraw_times``,
+``shown_before_running``) take a Playwright page and are meant for more tests of the widgets.
 """
 
 import json
@@ -45,6 +51,10 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "notebooks"
     shutil.copytree(ROOT / "notebooks", root)
+    stored = root / "stored"  # the notebooks as a reader gets them: outputs kept
+    stored.mkdir()
+    for path in root.glob("*.ipynb"):
+        shutil.copy(path, stored / path.name)
     for path in root.glob("*.ipynb"):  # a learner opens them fresh: no stored outputs
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -132,10 +142,120 @@ def test_the_chapters_with_sliders_exist():
     assert SLIDER_REQUIRED <= set(NOTEBOOKS), SLIDER_REQUIRED - set(NOTEBOOKS)
 
 
+# JupyterLab at 1280x900 with the file browser open: the output area is about 848 px wide
+VIEWPORT = {"width": 1280, "height": 900}
+
+OVERFLOW_JS = """() => {
+  // every ipympl figure (canvas and toolbar) whose right edge passes its output area's
+  const out = [];
+  for (const fig of document.querySelectorAll('.jupyter-matplotlib')) {
+    const area = fig.closest('.jp-OutputArea-output');
+    if (!area) continue;
+    const a = area.getBoundingClientRect(), f = fig.getBoundingClientRect();
+    const canvas = fig.querySelector('.jupyter-matplotlib-canvas-div canvas');
+    const c = canvas ? canvas.getBoundingClientRect() : f;
+    const inWidget = !!fig.closest('.widget-vbox') &&
+        !!fig.closest('.widget-vbox').querySelector('.widget-slider, .widget-dropdown, .widget-checkbox');
+    out.push({canvas: Math.round(c.width), figure: Math.round(f.right - a.left),
+              area: Math.round(a.width), over: Math.max(c.right, f.right) - a.right > 0.5,
+              widget: inWidget});
+  }
+  return out;
+}"""
+
+
+def output_area_overflows(page):
+    """[{canvas, figure, area, over, widget}] for every ipympl figure of the open notebook:
+    canvas width, figure right edge (canvas + toolbar) from the area's left, area width (px),
+    whether it passes the area's right edge, and whether it belongs to a widget with controls."""
+    return page.evaluate(OVERFLOW_JS)
+
+
+PROBE_JS = """(canvas) => {
+  // times of key presses and of drawing on this canvas (ipympl draws each new image with
+  // drawImage on the visible canvas's 2d context)
+  if (!window.__redrawProbe) {
+    window.__redrawProbe = {key: 0, draw: 0};
+    document.addEventListener('keydown', () => { window.__redrawProbe.key = performance.now(); },
+                              true);
+  }
+  const ctx = canvas.getContext('2d');
+  if (!ctx.__probed) {
+    const draw = ctx.drawImage.bind(ctx);
+    ctx.drawImage = (...args) => { window.__redrawProbe.draw = performance.now();
+                                   return draw(...args); };
+    ctx.__probed = true;
+  }
+}"""
+
+
+def install_redraw_probe(page, canvas) -> None:
+    """Records the time of every key press on the page and of every image drawn on ``canvas``
+    (a Playwright locator of an ipympl ``canvas`` element)."""
+    canvas.evaluate(PROBE_JS)
+
+
+def redraw_times(page, canvas, key="ArrowRight", presses=8, timeout_ms=20_000):
+    """Milliseconds from each key press (to the focused control) to the next image drawn on
+    ``canvas``: what a learner waits for a step. Focus the slider's handle first."""
+    install_redraw_probe(page, canvas)
+    times = []
+    for _ in range(presses):
+        page.evaluate("() => { window.__redrawProbe.draw = 0; }")
+        page.keyboard.press(key)
+        page.wait_for_function("() => window.__redrawProbe.draw > window.__redrawProbe.key",
+                               timeout=timeout_ms)
+        times.append(page.evaluate("() => window.__redrawProbe.draw - window.__redrawProbe.key"))
+        page.wait_for_timeout(150)  # let the kernel settle before the next press
+    return times
+
+
+SHOWN_JS = """() => {
+  // per code cell: the number of images shown in its outputs and its outputs' text
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.filter(c => c.model.type === 'code').map(c => ({
+    images: c.node.querySelectorAll('.jp-OutputArea-output img').length,
+    text: Array.from(c.node.querySelectorAll('.jp-OutputArea-output')).map(o => o.innerText)
+               .join('\\n'),
+  }));
+}"""
+
+
+def shown_before_running(page):
+    """What the open notebook shows before anything runs: per code cell, images and text."""
+    return page.evaluate(SHOWN_JS)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_and_slider_redraws_figure(lab, browser, name):
+def test_stored_pictures_show_before_running(lab, browser, name):
+    """Opened as stored, with no kernel run: every stored PNG is shown, and no widget repr text
+    stands where a picture with a PNG is."""
     base, token, root = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    nb = nbformat.read(root / "stored" / name, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    pngs = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in cells]
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{base}/lab/tree/stored/{name}?token={token}&reset", timeout=60_000)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.content"
+                               " && window.jupyterapp.shell.currentWidget.content.widgets"
+                               ".length > 0", timeout=60_000)
+        page.wait_for_timeout(1500)  # let the outputs render
+        shown = shown_before_running(page)
+        assert len(shown) == len(cells)
+        for k, (n, cell) in enumerate(zip(pngs, shown, strict=True)):
+            assert cell["images"] >= n, (k, n, cell)
+            if n:
+                assert "VBox(" not in cell["text"] and "Canvas(" not in cell["text"], (k, cell)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_and_slider_redraws_figure(lab, browser, name, record_property):
+    base, token, root = lab
+    page = browser.new_page(viewport=VIEWPORT)
     console_errors = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: console_errors.append(str(e)))
@@ -152,6 +272,12 @@ def test_notebook_runs_and_slider_redraws_figure(lab, browser, name):
         _wait(page, lambda s: s["kernel"] == "connected/idle", 60, "the kernel to be idle")
 
         assert console_errors == [], console_errors
+        page.wait_for_timeout(500)  # let the figures reach their size
+        figures = output_area_overflows(page)
+        record_property("figures", figures)
+        # the package's widgets fit the output area (plain figures made in a notebook are
+        # checked once the notebooks use the package's sizes)
+        assert not [f for f in figures if f["widget"] and f["over"]], figures
         slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="time step")).first
         if name not in SLIDER_REQUIRED and slider.count() == 0:
             return  # this chapter has no time-step slider: running cleanly is what it must do
@@ -178,6 +304,12 @@ def test_notebook_runs_and_slider_redraws_figure(lab, browser, name):
         assert int(last) > 1, last
         page.wait_for_function("([c, d]) => c.toDataURL() !== d", arg=[canvas.element_handle(), pixels0],
                                timeout=20_000)
+        press_and_read("Home")
+        page.wait_for_timeout(1000)
+        times = redraw_times(page, canvas, "ArrowRight", presses=8)
+        record_property("redraw_ms", times)
+        print(f"{name}: key press -> changed canvas, ms: {[round(t) for t in times]}")
+        assert readout.inner_text() == "8"
         assert console_errors == [], console_errors
     finally:
         page.close()

@@ -209,3 +209,41 @@ def test_a_disconnected_blitter_draws_nothing_more():
     assert blitter.full_draws == 1
     column = int(ax.transData.transform((0, 0))[0])
     assert (pixels(fig)[150, column, :3] > 20).any()  # the animated cursor is no longer drawn
+
+
+def test_run_notebooks_stores_the_same_pictures_every_run(tmp_path):
+    """tools/run_notebooks.py in a real kernel (ipympl): each widget output stores its widget
+    view, a PNG and text/plain, a Picture stores PNG + text only, and two runs store the same
+    bytes."""
+    import importlib.util
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("run_notebooks", root / "tools/run_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "%matplotlib widget\nimport sys\n" + f"sys.path.insert(0, {str(root)!r})\n"
+        "import matplotlib.pyplot as plt\nimport torch\nfrom torch import nn\n"
+        "from lstm_states import capture\nfrom lstm_states.display import Picture\n"
+        "from lstm_states.widgets import StateExplorer\ntorch.manual_seed(0)\n"
+        "st = capture(nn.LSTM(3, 5, num_layers=2), torch.randn(9, 2, 3))",
+        "explorer = StateExplorer(st)\nexplorer",
+        "with plt.ioff():\n    fig, ax = plt.subplots(figsize=(4, 2))\nax.plot([1, 3, 2])\n"
+        "Picture(fig)")]
+    stored = []
+    for run in range(2):
+        path = tmp_path / f"run{run}.ipynb"
+        nbformat.write(nb, path)
+        tool.run(path)
+        cells = nbformat.read(path, as_version=4).cells
+        assert all(not any(o.output_type == "error" for o in c.outputs) for c in cells)
+        stored.append([o.get("data", {}) for c in cells[1:] for o in c.outputs])
+    first, second = stored
+    assert set(first[0]) == {"text/plain", WIDGET_VIEW, "image/png"}
+    assert set(first[1]) == {"text/plain", "image/png"}
+    assert [d["image/png"] for d in first] == [d["image/png"] for d in second]
+    assert decode_png(first[0]["image/png"]).shape[1] <= MAX_WIDTH_PX

@@ -4,7 +4,9 @@
     python tools/run_notebooks.py notebooks/02_*.ipynb # some of them
 
 No timings, no widget state and no random ids are written, so that strict nbval can compare the
-stored outputs with a new run.
+stored outputs with a new run. The package's widgets and ``display.Picture`` store a PNG of each
+figure beside the widget view; its bytes are the same on every run (no time or software stamp;
+tests/test_display.py runs this tool twice and compares them).
 """
 
 import sys
