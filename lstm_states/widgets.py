@@ -351,10 +351,12 @@ _PACKED_LAYOUTS = {  # for a PackedSequence: .data of input/output, and output o
 def _run_lstm(num_layers: int, bidirectional: bool, batch_first: bool, proj_size: int,
               input_size: int, hidden_size: int, steps: int, batch: int,
               lengths: Optional[Sequence[int]], unbatched: bool):
-    """A real nn.LSTM of that configuration on seeded random input: (shapes, h_n steps)."""
+    """A real nn.LSTM of that configuration on seeded random input: (shapes, h_n steps).
+    Draws nothing from torch's global random state (a notebook's later cells are unaffected)."""
     g = torch.Generator().manual_seed(0)
-    lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                   batch_first=batch_first, proj_size=proj_size)
+    with torch.random.fork_rng(devices=[]):  # nn.LSTM's own init draws from the global state
+        lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers,
+                       bidirectional=bidirectional, batch_first=batch_first, proj_size=proj_size)
     with torch.no_grad():
         for p in lstm.parameters():
             p.copy_(torch.rand(p.shape, generator=g) - 0.5)
@@ -785,7 +787,9 @@ class TextExplorer:
         self.play_step = widgets.Dropdown(options=steps_per_frame, value=play_step,
                                           description="play step")
         widgets.link((self.play_step, "value"), (self.play, "step"))  # in the kernel
-        self.layer = widgets.Dropdown(options=[(f"layer {k}", k) for k in range(L)], value=layer,
+        self.layer_ids = _layer_ids(states, L)  # layer numbers of the captured layers
+        self.layer = widgets.Dropdown(options=[(f"layer {n}", k) for k, n in
+                                               enumerate(self.layer_ids)], value=layer,
                                       description="layer")
         self.kind = widgets.ToggleButtons(options=["c", "h"], value=kind, description="state")
         self.kind.style.button_width = "3em"
@@ -948,11 +952,11 @@ class TextExplorer:
         """Sets every static artist for this unit and quantity (no redraw)."""
         values = self._values(layer, kind, unit)
         lim = self._unit_limit(values)
-        title = _unit_title(layer, kind, unit)
+        title = _unit_title(self.layer_ids[layer], kind, unit)
         r = self.correlation(layer, kind, name) if name else None
         self.text_image.set_data(text_grid(self.text, values))
         self.text_image.set_clim(-lim, lim)
-        self.text_colorbar.set_label(f"{kind}_t of unit {unit} (layer {layer})")
+        self.text_colorbar.set_label(f"{kind}_t of unit {unit} (layer {self.layer_ids[layer]})")
         self.text_image.axes.set_title("the text coloured by " + title + (
             f" (r = {r[unit]:+.2f} with {name})" if r is not None else ""), fontsize=10)
 
@@ -962,7 +966,7 @@ class TextExplorer:
         heat.set_data(scaled_unit_rows(data, self.heat_units, r))
         heat.axes.set_yticks(range(len(self.heat_units)), unit_labels(self.heat_units, r),
                              fontsize=8)
-        heat.axes.set_title(f"layer {layer}: the {len(self.heat_units)} units "
+        heat.axes.set_title(f"layer {self.layer_ids[layer]}: the {len(self.heat_units)} units "
                             + (f"most related to {name} (|r|)" if r is not None
                                else "with the largest |value|") + ", each on its own scale",
                             fontsize=10)

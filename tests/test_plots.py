@@ -378,3 +378,31 @@ def test_only_the_widgets_module_imports_ipywidgets():
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
             "import lstm_states.widgets; assert 'ipywidgets' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_returns_explorer_leaves_the_global_random_state_alone():
+    torch.manual_seed(3)
+    want = torch.rand(3)
+    torch.manual_seed(3)
+    ex = ReturnsExplorer()
+    ex.num_layers.value = 3
+    assert torch.equal(torch.rand(3), want)
+
+
+def test_explorers_name_the_captured_layers_and_need_their_fields():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, num_layers=3)
+    x = torch.randn(7, 2, 3)
+    with torch.no_grad():
+        upper = capture(lstm, x, layers=[1, 2])
+        h_only = capture(lstm, x, fields=("h",))
+    ex = StateExplorer(upper)
+    assert ex.shown_layers == [1, 2] and list(ex.value_axes) == [1, 2]
+    ex.slider.value = 3
+    assert ex.value_axes[2].get_title() == "layer 2 at t = 3"
+    np.testing.assert_allclose(ex.h_lines[1].get_ydata(), upper.h[0, 0, 3, 0])
+    assert [label for label, _ in ex.layer.options] == ["all", "1", "2"]
+    ex.layer.value = 2
+    np.testing.assert_allclose(ex.c_lines[2].get_ydata(), upper.c[1, 0, 3, 0])
+    with pytest.raises(ValueError, match="no c"):
+        StateExplorer(h_only)
