@@ -108,3 +108,31 @@ def test_the_readme_picture_is_the_notebook_figure():
                                      seen_from=0)
     scope = re.search(r"T, B, I, H = (\d+), (\d+), (\d+), (\d+)", nb)
     assert (int(scope[1]), int(scope[4])) == (6, 4) and "L = 2" in nb
+
+
+def test_the_edit_example_runs_and_edits():
+    import textwrap
+
+    from lstm_states import capture
+
+    block = next(b for b in BLOCKS if "Edit(" in b)
+
+    class Model(nn.Module):  # a model with an nn.LSTM called "lstm", as the example assumes
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(20, 8)
+            self.lstm = nn.LSTM(8, 40, num_layers=2)
+
+        def forward(self, tokens):
+            return self.lstm(self.embed(tokens))[0]
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(8, 40, num_layers=2)
+    scope = {"lstm": lstm, "x": torch.randn(120, 3, 8), "model": Model(),
+             "tokens": torch.randint(0, 20, (10, 2))}
+    exec(compile("from lstm_states import Edit, capture, record\n" + textwrap.dedent(block),
+                 "README.md", "exec"), scope)
+    st, rec = scope["st"], scope["rec"]
+    assert (st.c[0, 0, 100:, :, 33] == 0).all() and (st.c[0, 0, :100, :, 33] != 0).all()
+    assert not torch.allclose(st.output, capture(lstm, scope["x"]).output)
+    assert (rec.one("lstm").gate("f")[1, 0, 7] == 0).all()
