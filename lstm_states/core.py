@@ -544,7 +544,7 @@ def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tup
     H_out = inp.h0.shape[-1]
     kept = {layer: k for k, layer in enumerate(layers)}
     shapes = {"h": (D, T, B, H_out), "c": (D, T, B, H), "gates": (D, 4, T, B, H)}
-    buffers = {f: inp.h0.new_empty(len(layers), *shapes[f]) if in_place and f in fields else None
+    buffers = {f: routes.empty(inp.h0, len(layers), *shapes[f]) if in_place and f in fields else None
                for f in FIELDS}  # (len(layers), ...) per kept field, written in place
     collected: Dict[int, LayerStates] = {}
     want = frozenset(fields)

@@ -291,9 +291,9 @@ def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want, out=N
         if in_place:  # processing-order buffers: the result's own for the forward direction
             mine = LayerStates(*(None if s is None or d == 1 or name not in want else s[d]
                                  for name, s in zip(("h", "c", "gates"), out, strict=True)))
-            bufs = (mine.h if mine.h is not None else x_d.new_empty(T, B, H_out),
-                    mine.c if mine.c is not None else x_d.new_empty(T, B, H),
-                    mine.gates if mine.gates is not None else x_d.new_empty(4, T, B, H))
+            bufs = (mine.h if mine.h is not None else routes.empty(x_d, T, B, H_out),
+                    mine.c if mine.c is not None else routes.empty(x_d, T, B, H),
+                    mine.gates if mine.gates is not None else routes.empty(x_d, 4, T, B, H))
             h_last, c_last = _stretches_in_place(x_d, h0[d], c0[d], params, steps, replay, bufs)
             h, c, g = bufs
         else:

@@ -691,3 +691,23 @@ def test_a_subclass_with_its_own_forward_is_refused():
 
     plain = Plain(5, 7).double().eval()
     torch.testing.assert_close(capture(plain, x), plain(x))
+
+
+def test_large_state_buffers_ask_for_huge_pages(monkeypatch):
+    from lstm_states import routes
+
+    calls = []
+    monkeypatch.setattr(routes, "_madvise", lambda start, length, advice: calls.append(
+        (start, length, advice)) or -1)  # (-1: the kernel says no; the tensor is still fine)
+    like = torch.zeros(1, dtype=torch.float32)
+    small = routes.empty(like, 4, 10, 3, 7)
+    assert small.shape == (4, 10, 3, 7) and calls == []
+    big = routes.empty(like, 4, 300, 64, 256)  # 78.6 MB
+    assert big.shape == (4, 300, 64, 256) and big.dtype == torch.float32
+    [(start, length, advice)] = calls
+    end = big.data_ptr() + big.numel() * 4
+    assert advice == 14 and start % (2 << 20) == 0 and length % (2 << 20) == 0
+    assert big.data_ptr() <= start and start + length <= end  # only whole pages inside it
+    assert length >= big.numel() * 4 - 2 * (2 << 20)
+    big.fill_(1.0)  # usable whatever madvise said
+    assert routes.empty(torch.zeros(1, dtype=torch.float64), 2, 3).dtype == torch.float64
