@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-__all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "unpack_params", "fused_kernel",
-           "reverse_within_lengths", "input_preactivations", "recurrence_in_place",
-           "in_processing_order", "kernel_then_replay", "final_states", "steps_in_place",
-           "steps_autograd", "direction_kernel", "replay", "replay_in_place",
-           "autograd", "kernel", "stepwise"]
+__all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "unpack_params",
+           "kernel_weights", "fused_kernel", "direction_kernel", "reverse_within_lengths",
+           "flip_lengths", "direction_h", "input_preactivations", "replay", "replay_in_place",
+           "recurrence_in_place", "in_processing_order", "kernel_then_replay", "final_states",
+           "steps_in_place", "steps_autograd", "autograd", "kernel", "stepwise"]
 
 
 class LayerStates(NamedTuple):
@@ -174,23 +174,28 @@ def unpack_params(params) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Te
     return params[0], params[1], bias, w_hr
 
 
-def _kernel_weights(lstm: nn.LSTM, layer: int) -> Tuple[List[Tensor], bool]:
-    """(weights of every direction, has_biases) for one layer's ``torch.lstm`` call.
+def kernel_weights(params: List[Tensor]) -> Tuple[List[Tensor], bool]:
+    """(weights, has_biases) of one direction for ``torch.lstm``, from ``layer_params``' list.
 
     On CUDA without biases, the module's two weight matrices of a layer can sit side by side in
     its cuDNN weight buffer, and torch.lstm (2.11, cuDNN) then gives wrong results for them
     (measured on an H200: errors ~0.3); with zero biases added it takes its copying path and is
     exact.
     """
+    w_ih, w_hh, bias, w_hr = unpack_params(params)
+    if bias is None and w_ih.is_cuda:
+        zeros = w_ih.new_zeros(w_ih.shape[0])  # (4H,)
+        return [w_ih, w_hh, zeros, zeros] + ([w_hr] if w_hr is not None else []), True
+    return list(params), bias is not None
+
+
+def _layer_weights(lstm: nn.LSTM, layer: int) -> Tuple[List[Tensor], bool]:
+    """(weights of every direction, has_biases) for one layer's ``torch.lstm`` call."""
     weights: List[Tensor] = []
-    D = 2 if lstm.bidirectional else 1
-    for d in range(D):
-        params = layer_params(lstm, layer, d)
-        if not lstm.bias and params[0].is_cuda:
-            zeros = params[0].new_zeros(params[0].shape[0])  # (4H,)
-            params = params[:2] + [zeros, zeros] + params[2:]
-        weights += params
-    return weights, lstm.bias or weights[0].is_cuda
+    for d in range(2 if lstm.bidirectional else 1):
+        w, has_biases = kernel_weights(layer_params(lstm, layer, d))
+        weights += w
+    return weights, has_biases
 
 
 def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like=None,
@@ -202,7 +207,7 @@ def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like
     nn.LSTM computes for this layer. ``train`` is for cuDNN, whose backward needs it (dropout is
     0 here, so it changes nothing else): it lets capture give gradients in eval mode.
     """
-    weights, has_biases = _kernel_weights(lstm, layer)
+    weights, has_biases = _layer_weights(lstm, layer)
     bidirectional = lstm.bidirectional
     if x.is_packed:
         packed = x.packed_like(like)
@@ -529,12 +534,7 @@ def steps_autograd(x: Tensor, h0: Tensor, c0: Tensor, params, edit=None):
 def direction_kernel(x: Tensor, h0: Tensor, c0: Tensor, params, train: bool = False):
     """PyTorch's fused kernel over one direction in processing order: h (T, B, H_out) and the
     final (h, c) ((B, H_out), (B, H)). x: (T, B, I_l); params: ``layer_params``' list."""
-    w_ih, w_hh, bias, w_hr = unpack_params(params)
-    if bias is None and x.is_cuda:  # (see _kernel_weights)
-        zeros = w_ih.new_zeros(w_ih.shape[0])
-        params, has_biases = [w_ih, w_hh, zeros, zeros] + ([w_hr] if w_hr is not None else []), True
-    else:
-        has_biases = bias is not None
-    h, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), params, has_biases, 1, 0.0, train, False,
+    weights, has_biases = kernel_weights(params)
+    h, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), weights, has_biases, 1, 0.0, train, False,
                              False)
     return h, h_n[0], c_n[0]
