@@ -395,3 +395,17 @@ def test_record_refuses_edits_for_a_name_it_does_not_record():
         with record(model, edits={"lstm": [Edit("c", 3, 0, set=0.0)]}):
             model(torch.randint(0, 10, (4, 1)))
     assert "forward" not in model.lstm.__dict__
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("grad", [False, True])
+def test_edits_on_cuda_equal_the_cpu(grad):
+    lstm = make(num_layers=2, bidirectional=True).float()
+    x = torch.randn(40, 3, 3)
+    e = [Edit("c", 0, slice(10, 30), unit=[1, 2], scale=0.5), Edit("h", 1, 35, direction=1, set=0.0)]
+    with torch.set_grad_enabled(grad):
+        cpu = capture(lstm, x, edits=e)
+        gpu = capture(lstm.cuda(), x.cuda(), edits=e)
+    for field in ("h", "c", "gates", "h_n", "c_n", "output"):
+        torch.testing.assert_close(getattr(gpu, field).cpu(), getattr(cpu, field), atol=1e-4,
+                                   rtol=1e-4, msg=field)

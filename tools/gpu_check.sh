@@ -7,7 +7,8 @@
 #
 # 1. the CUDA tests (TF32 off in tests/conftest.py) with the core, Triton, record and property
 #    tests (the widget, notebook and browser tests need Jupyter, which is not installed there),
-# 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, LSTMCell loop, same run),
+# 2. python -m lstm_states.bench --device cuda (nn.LSTM, capture, h only, LSTMCell loop, same
+#    run; then --edits),
 # 3. notebook 06's code cells (its GPU cells run only where there is a GPU),
 # 4. a profile of one capture call per configuration: where the GPU time goes.
 # At most 470 s in all (each step has its own timeout). CI never has a GPU; there these skip.
@@ -25,12 +26,14 @@ py=${PYTHON:-python3}
 # addopts cleared: nbval and the notebooks are not needed here (and not installed)
 timeout 200 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
   tests/test_core.py tests/test_triton.py tests/test_graphs.py tests/test_record.py \
-  tests/test_properties.py tests/test_bench.py \
+  tests/test_properties.py tests/test_bench.py tests/test_edits.py tests/test_dropin.py \
   2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 
 timeout 150 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
+timeout 60 "$py" -m lstm_states.bench --device cuda --edits --repeat 10 2>&1 | tee -a "$out/bench.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || bench=1
 
 # notebook 06's GPU cells (flatten_parameters on cuDNN), without Jupyter (none is installed there)
 MPLBACKEND=Agg timeout 60 "$py" tools/exec_notebook.py notebooks/06_flatten_parameters.ipynb \
