@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .style import GATE_COLORS
+
 __all__ = ["return_cells", "grid_edges", "inputs_seen", "plot_output_grid", "CELL_GRAPH",
            "run_cell_graph", "plot_lstm_cell", "OUTPUT_COLOR", "H_N_COLOR", "C_N_COLOR",
            "SEEN_COLOR"]
@@ -399,9 +401,11 @@ def plot_lstm_cell(values: Optional[Mapping[str, float]] = None, ax=None):
     Returns:
         The Axes. Each arrow has gid ``"edge <source> -> <target>"`` for the graph's edges (and
         ``"out c_t"``, ``"out h_t"`` for the two outputs); each node's label has gid
-        ``"node <name>"``, each printed value ``"value <name>"``.
+        ``"node <name>"``, each printed value ``"value <name>"``; each gate's box has gid
+        ``"gate i"`` (f, g, o) and the gate's colour of ``lstm_states.style.GATE_COLORS``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
     from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
     if ax is None:
@@ -411,9 +415,11 @@ def plot_lstm_cell(values: Optional[Mapping[str, float]] = None, ax=None):
     for node, (x, y) in _CELL_LAYOUT.items():
         op = ops.get(node, "input")
         if op.startswith(("sigmoid", "tanh gate")):
+            color = GATE_COLORS[op[-1]]  # the gate's colour everywhere in the package
             patch[node] = FancyBboxPatch((x - 0.32, y - 0.25), 0.64, 0.5,
-                                         boxstyle="round,pad=0.02", facecolor="#fdd49e",
-                                         edgecolor="0.3", zorder=2)
+                                         boxstyle="round,pad=0.02",
+                                         facecolor=to_rgba(color, 0.18), edgecolor=color,
+                                         linewidth=1.6, zorder=2, gid=f"gate {op[-1]}")
             label = ("σ" if op.startswith("sigmoid") else "tanh") + f"\n{node}"
         elif op in ("mul", "add", "tanh"):
             patch[node] = Circle((x, y), 0.22 if op != "tanh" else 0.3, facecolor="#c6dbef",

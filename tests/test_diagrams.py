@@ -299,3 +299,15 @@ def test_the_cell_picture_draws_the_graph():
     assert {k: v for k, v in texts.items() if k.startswith("value ")} == {
         "value c_{t-1}": "+0.50", "value f_t": "+0.90", "value c_t": "-1.25"}
     ax.figure.canvas.draw()
+
+
+def test_the_cell_picture_colours_each_gate_as_every_other_figure_does():
+    from matplotlib.colors import to_hex
+
+    from lstm_states.style import GATE_COLORS
+
+    ax = plot_lstm_cell()
+    boxes = {p.get_gid(): p for p in ax.patches if str(p.get_gid()).startswith("gate ")}
+    assert sorted(boxes) == ["gate f", "gate g", "gate i", "gate o"]
+    for name, box in boxes.items():
+        assert to_hex(box.get_edgecolor()) == GATE_COLORS[name[-1]]
