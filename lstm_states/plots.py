@@ -87,6 +87,7 @@ def plot_state_heatmaps(states, batch_index: int = 0, direction: int = 0,
         last line. The two colorbars are ``axes[0, k].images[0].colorbar``.
     """
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     h, c = select_sequence(states, batch_index, direction)
     L, T = h.shape[0], h.shape[1]
@@ -101,6 +102,7 @@ def plot_state_heatmaps(states, batch_index: int = 0, direction: int = 0,
             image = ax.imshow(values[layer].T, cmap=CMAP, vmin=-lim, vmax=lim, origin="lower",
                               aspect="auto", interpolation="nearest")  # (units, T)
             ax.set_xlim(*time_limits(T))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
             ax.set_title(f"layer {layer}: {name}_t", fontsize=10)
             ax.set_ylabel("unit")
             ax.set_xlabel(TIME_LABEL if layer == 0 else "")

@@ -261,10 +261,12 @@ class StateExplorer:
             for ax in axes:
                 self._spans.append(ax.axvspan(n - 0.5, self.num_steps - 0.5, facecolor="none",
                                               edgecolor="0.45", hatch="//", linewidth=0))
-        first = next(iter(self.heatmap_axes.values()))[0]
-        first.text(n - 0.5, 1.0, " past the end", transform=first.get_xaxis_transform(),
-                   fontsize=7, va="bottom", ha="left", color="0.3")
-        self._spans.append(first.texts[-1])
+        top = self.heatmap_axes[self.shown_layers[-1]][0]  # the top row's h heatmap
+        label = top.text((n - 0.5 + self.num_steps - 0.5) / 2, 0.5, "past the end",
+                         transform=top.get_xaxis_transform(), rotation=90, fontsize=7,
+                         ha="center", va="center", color="0.25",
+                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+        self._spans.append(label)
 
     def _describe(self) -> str:
         b, d = self.batch.value, self.direction.value

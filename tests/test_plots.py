@@ -100,6 +100,14 @@ def test_the_cursor_is_visible_at_the_first_and_last_step(t):
         assert cursor_inside(ax, ax.lines[-1].get_xdata()[0])
 
 
+def test_time_axes_tick_whole_steps():
+    axes = plot_state_heatmaps(states(2, T=9))
+    axes[0, 0].figure.canvas.draw()
+    for ax in axes.ravel():
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_states_at_step_lines():
     st = states(3, proj_size=2)
     axes = plot_states_at_step(st, 6, batch_index=1)
@@ -263,8 +271,13 @@ def test_state_explorer_packed_input_shows_zeros_past_end_and_lengths():
     assert "length 3" in ex.fig.get_suptitle()
     hatched = [p for ax, _ in ex.heatmap_axes.values() for p in ax.patches]
     assert hatched and all(p.get_x() == pytest.approx(2.5) for p in hatched)  # from step 3 on
+    labels = [t for ax, _ in ex.heatmap_axes.values() for t in ax.texts]
+    assert [t.get_text() for t in labels] == ["past the end"]
+    assert labels[0].axes is ex.heatmap_axes[1][0]  # in the top row, inside the hatching
+    assert 2.5 < labels[0].get_position()[0] < 5.5
     ex.batch.value = 0
     assert not [p for ax, _ in ex.heatmap_axes.values() for p in ax.patches]  # full length
+    assert not [t for ax, _ in ex.heatmap_axes.values() for t in ax.texts]
 
 
 def test_state_explorer_refuses_bad_direction_before_making_a_figure():
