@@ -5,9 +5,12 @@
 
 For each widget: the figure's size in pixels, one full draw, and per time step the kernel's
 whole work on ipympl's backend (the slider callback, the blit, and the PNG of the changed pixels
-that ipympl sends to the browser), as the median and the worst of the steps. No browser: the
-time from a key press to the changed canvas in Chromium is measured by tests/test_browser.py
-(``redraw_times``); it adds the messages and the browser's own drawing to what is timed here.
+that ipympl sends to the browser), as the median and the worst of the steps, and the median
+part of it spent making that PNG (matplotlib's ``get_diff_image``: PIL's encoder, whose
+compression level hardly matters here: its row filtering is the cost). No browser: the time from
+a key press to the changed canvas in Chromium is measured by tests/test_browser.py
+(``redraw_time``); it adds the messages, JupyterLab's server and the browser's own decoding and
+drawing to what is timed here.
 """
 
 import argparse
@@ -60,19 +63,30 @@ def main() -> None:
     for name, make in _widgets():
         explorer = make()
         canvas = explorer.fig.canvas
-        sent = []
+        sent, png_s = [], []
         canvas.send_binary = sent.append  # what would go to the browser
+        diff_image = canvas.get_diff_image
+
+        def timed_diff_image(diff_image=diff_image, png_s=png_s):
+            start = time.perf_counter()
+            try:
+                return diff_image()
+            finally:
+                png_s.append(time.perf_counter() - start)
+        canvas.get_diff_image = timed_diff_image  # this instance only, to time the PNG
         start = time.perf_counter()
         canvas.draw()  # the first frame the browser asks for
         full = time.perf_counter() - start
         steps = []
+        png_s.clear()
         for t in range(1, args.steps + 1):
             start = time.perf_counter()
             explorer.slider.value = t % (explorer.slider.max + 1)
             steps.append(time.perf_counter() - start)
         w, h = (round(v) for v in explorer.fig.get_size_inches() * explorer.fig.dpi)
         print(f"{name}: {w}x{h} px; full draw {1000 * full:.0f} ms; step median "
-              f"{1000 * statistics.median(steps):.0f} ms, worst {1000 * max(steps):.0f} ms; "
+              f"{1000 * statistics.median(steps):.0f} ms (PNG {1000 * statistics.median(png_s):.0f}"
+              f" ms), worst {1000 * max(steps):.0f} ms; "
               f"{explorer.blitter.blits} blits, {len(sent) - 1} images of "
               f"{statistics.median(len(s) for s in sent[1:]) / 1000:.1f} kB sent")
         plt.close(explorer.fig)
