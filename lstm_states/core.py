@@ -441,8 +441,9 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
             output and h_n / c_n included, then describes the edited run (``edits.py``).
 
     Returns:
-        LSTMStates: the tuple ``(output, (h_n, c_n))`` as ``lstm(input, hx)`` returns it (bit
-        for bit on every route but ``stepwise``, which is equal within float tolerance), with
+        LSTMStates: the tuple ``(output, (h_n, c_n))`` as ``lstm(input, hx)`` returns it (on
+        the CPU bit for bit on every route but ``stepwise``, which is equal within float
+        tolerance; on a GPU within float tolerance), with
         ``h`` (len(layers), D, T, B, H_out), ``c`` (..., H) and ``gates`` (len(layers), D, 4, T,
         B, H) as attributes.
 
