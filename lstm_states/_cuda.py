@@ -38,6 +38,7 @@ from .routes import (
     LayerStates,
     Seq,
     kernel_then_replay,
+    previous_h,
     recurrence_in_place,
     unpack_params,
 )
@@ -74,7 +75,7 @@ def _replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
     else:
         torch.baddbmm(bias.view(4, 1, H), x_rows, w, out=z)
     # z_k += W_hh,k h_{t-1}, the four gates in one batched product
-    h_prev = torch.cat([h0[None], h[:-1]]).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
+    h_prev = previous_h(h, h0).view(T * B, h.shape[-1])  # h_{t-1}: (T*B, H_out)
     z.baddbmm_(h_prev.expand(4, *h_prev.shape), w_hh.view(4, H, -1).transpose(1, 2))
     kept = gates if "gates" in want else None
     if "c" not in want:

@@ -304,7 +304,7 @@ def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want, out=N
             h_last, c_last = h_last[0], c_last[0]
         if d == 1:  # back to input positions
             h, c = (routes.reverse_within_lengths(s, lengths) for s in (h, c))
-            g = routes.reverse_within_lengths(g.permute(1, 2, 0, 3), lengths).permute(2, 0, 1, 3)
+            g = routes.reverse_gates_within_lengths(g, lengths)
             if in_place:
                 for name, s, dest in zip(("h", "c", "gates"), (h, c, g), out, strict=True):
                     if dest is not None and name in want:
@@ -314,16 +314,14 @@ def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want, out=N
         gs.append(g)
         h_ns.append(h_last)
         c_ns.append(c_last)
-    padded = hs[0] if D == 1 else torch.cat(hs, dim=-1)  # (T, B, D*H_out)
-    if D == 1 and layer == lstm.num_layers - 1:
-        padded = padded.clone()  # nn.LSTM's output is its own tensor, not a view of h
+    # (in place, the forward direction's h is the result's own when h is kept)
+    output = routes.layer_output(hs, lstm, layer, x, in_place and "h" in want)
     if in_place:
         states = LayerStates(*(s if name in want else None
                                for name, s in zip(("h", "c", "gates"), out, strict=True)))
     else:
         states = LayerStates(*(torch.stack(s) if name in want else None
                                for name, s in zip(("h", "c", "gates"), (hs, cs, gs), strict=True)))
-    output = Seq(padded=padded, lengths=x.lengths, steps=T)
     return LayerRun(output, torch.stack(h_ns), torch.stack(c_ns), states)
 
 

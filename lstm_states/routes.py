@@ -42,7 +42,8 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 __all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "unpack_params",
            "kernel_weights", "fused_kernel", "direction_kernel", "reverse_within_lengths",
-           "flip_lengths", "direction_h", "input_preactivations", "replay", "replay_in_place",
+           "flip_lengths", "reverse_gates_within_lengths", "previous_h",
+           "layer_output", "direction_h", "input_preactivations", "replay", "replay_in_place",
            "recurrence_in_place", "in_processing_order", "kernel_then_replay", "final_states",
            "steps_in_place", "steps_autograd", "autograd", "kernel", "stepwise"]
 
@@ -270,9 +271,28 @@ def input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates:
             torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
 
 
-def _previous_h(h: Tensor, h0: Tensor) -> Tensor:
+def previous_h(h: Tensor, h0: Tensor) -> Tensor:
     """h_{t-1} for every step in processing order: (T, B, H_out), h_{-1} = h0."""
     return torch.cat([h0[None], h[:-1]])
+
+
+def reverse_gates_within_lengths(gates: Tensor, lengths: Optional[Tensor],
+                                 out: Optional[Tensor] = None) -> Tensor:
+    """``reverse_within_lengths`` for gates (4, T, B, H), whose time axis is the second."""
+    back = None if out is None else out.permute(1, 2, 0, 3)  # (T, B, 4, H)
+    return reverse_within_lengths(gates.permute(1, 2, 0, 3), lengths, back).permute(2, 0, 1, 3)
+
+
+def layer_output(hs: List[Tensor], lstm: nn.LSTM, layer: int, x: Seq, h_kept: bool) -> Seq:
+    """A layer's output Seq from its directions' h (T, B, H_out) at input positions.
+
+    With one direction that is the h tensor itself; for the top layer, when that tensor is
+    kept in the result (``h_kept``), a copy: nn.LSTM's output is its own tensor, not a view
+    of h."""
+    padded = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (T, B, D*H_out)
+    if len(hs) == 1 and h_kept and layer == lstm.num_layers - 1:
+        padded = padded.clone()
+    return Seq(padded=padded, lengths=x.lengths, steps=x.steps)
 
 
 def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out) -> LayerStates:
@@ -296,8 +316,7 @@ def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out)
             c, g = fn(x_d, h_d, h0[d], c0[d], params, tmp, want)
             c = c if c is None else reverse_within_lengths(c, lengths, None if dest is None else dest.c)
             if g is not None:
-                back = None if dest is None else dest.gates.permute(1, 2, 0, 3)  # (T, B, 4, H)
-                g = reverse_within_lengths(g.permute(1, 2, 0, 3), lengths, back).permute(2, 0, 1, 3)
+                g = reverse_gates_within_lengths(g, lengths, None if dest is None else dest.gates)
         else:
             c, g = fn(x_d, h_d, h0[d], c0[d], params, dest, want)
         results.append((c, g))
@@ -320,7 +339,7 @@ def replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
     T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
     w_ih, w_hh, bias, _ = unpack_params(params)
     # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
-    z = F.linear(x, w_ih, bias) + F.linear(_previous_h(h, h0), w_hh)  # (T, B, 4H)
+    z = F.linear(x, w_ih, bias) + F.linear(previous_h(h, h0), w_hh)  # (T, B, 4H)
     z = z.view(T, B, 4, H)
     # i, f, o = σ(z); g = tanh(z)
     gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
@@ -347,7 +366,7 @@ def replay_in_place(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, w
     # each gate's pre-activation straight into its place in gates (no temporary, no strided
     # writes): z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
     input_preactivations(x, w_ih, bias, gates)
-    h_prev = _previous_h(h, h0).view(T * B, h.shape[-1])  # (T*B, H_out)
+    h_prev = previous_h(h, h0).view(T * B, h.shape[-1])  # (T*B, H_out)
     for k in range(4):
         gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
     # i, f, o = σ(z); g = tanh(z)
@@ -431,15 +450,11 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
             steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0[d], params, tmp)
             reverse_within_lengths(tmp[0], lengths, h[d])
             reverse_within_lengths(tmp[1], lengths, c[d])
-            reverse_within_lengths(tmp[2].permute(1, 2, 0, 3), lengths,
-                                   gates[d].permute(1, 2, 0, 3))  # (T, B, 4, H)
-    padded = h[0] if D == 1 else torch.cat(list(h), dim=-1)  # (T, B, D*H_out)
-    if D == 1 and out.h is not None and layer == lstm.num_layers - 1:
-        padded = padded.clone()  # nn.LSTM's output is its own tensor, not a view of h
+            reverse_gates_within_lengths(tmp[2], lengths, gates[d])
     h_n, c_n = final_states(h, c, x.lengths)
     states = LayerStates(*(s if k in want else None for k, s in zip(("h", "c", "gates"),
                                                                       (h, c, gates), strict=True)))
-    return LayerRun(Seq(padded=padded, lengths=x.lengths, steps=T), h_n, c_n, states)
+    return LayerRun(layer_output(list(h), lstm, layer, x, out.h is not None), h_n, c_n, states)
 
 
 def final_states(h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
