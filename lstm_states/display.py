@@ -4,7 +4,8 @@
 or time stamp in the file). ``Picture(fig)`` shows a plain matplotlib figure as that PNG, with
 nothing live in the notebook; ``lstm_states.widgets`` adds the same PNG beside each live widget.
 ``Blitter`` redraws a few artists over a saved background instead of the whole figure, which is
-what makes a time-step slider fast with ipympl.
+what makes a time-step slider fast with ipympl; on ipympl's canvas it also sends each changed
+frame as a smaller PNG made four times faster (``diff_frame_png``).
 
 No module here imports ipywidgets; matplotlib is imported when needed.
 """
@@ -13,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import sys
+import zlib
 from typing import Iterable, Optional
 
-__all__ = ["png_bytes", "png_bundle", "Picture", "Blitter"]
+__all__ = ["png_bytes", "png_bundle", "Picture", "Blitter", "rgba_png", "diff_frame_png"]
 
 
 def png_bytes(fig, dpi: Optional[float] = None) -> bytes:
@@ -83,6 +87,68 @@ class Picture:
         return {"image/png": base64.b64encode(self.png()).decode("ascii"), "text/plain": text}
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def rgba_png(pixels, level: int = 1) -> bytes:
+    """(H, W, 4) uint8 RGBA pixels as PNG bytes: no row filter, zlib at ``level``.
+
+    For a frame of mostly transparent (zero) pixels this is about four times faster than PIL's
+    encoder, whose adaptive row filters are most of its time; the file is somewhat larger."""
+    import numpy as np
+
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, 1 + 4 * width), np.uint8)  # (H, 1 + 4W): filter type 0, then RGBA
+    rows[:, 1:] = pixels.reshape(height, 4 * width)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows, level)) + _png_chunk(b"IEND", b""))
+
+
+_OPAQUE = 0xFF000000  # alpha 255 in an RGBA pixel read as a little-endian uint32
+
+
+def diff_frame_png(canvas) -> Optional[bytes]:
+    """What matplotlib's ``get_diff_image`` gives the browser for a WebAgg/ipympl canvas, faster.
+
+    A frame that has to be sent whole (the first, a resize, any transparency) is left to
+    matplotlib. Otherwise, as matplotlib does, the changed pixels are kept and every other pixel
+    made transparent, and the browser draws the PNG over its picture at (0, 0); here the PNG
+    also stops at the last changed row and column (nothing beyond them changed) and is made by
+    ``rgba_png``. Returns None when no new frame was drawn, as matplotlib does.
+    """
+    import numpy as np
+
+    if not canvas._png_is_old:
+        return None
+    buff = np.asarray(canvas.get_renderer().buffer_rgba()).view(np.uint32).squeeze(2)  # (H, W)
+    last = canvas._last_buff
+    if canvas._force_full or buff.shape != last.shape or (buff < _OPAQUE).any():
+        return type(canvas).get_diff_image(canvas)  # the whole frame, as matplotlib sends it
+    canvas.set_image_mode("diff")
+    changed = buff != last  # (H, W)
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    bottom, right = (rows[-1] + 1, cols[-1] + 1) if rows.size else (1, 1)
+    # (bottom, right): the new pixel where it changed, transparent (0) where it did not
+    frame = np.where(changed[:bottom, :right], buff[:bottom, :right], 0).astype(np.uint32)
+    canvas._last_buff = buff.copy()
+    canvas._force_full = False
+    canvas._png_is_old = False
+    return rgba_png(frame.view(np.uint8).reshape(bottom, right, 4))
+
+
+def _send_fast_frames(canvas) -> None:
+    """Makes a WebAgg/ipympl canvas send its changed frames with ``diff_frame_png`` (this canvas
+    only). Left alone where the canvas is not one, or its frame bookkeeping is not the one
+    ``diff_frame_png`` was written for, or the machine is big-endian."""
+    if ("get_diff_image" in vars(canvas) or sys.byteorder != "little"
+            or not all(hasattr(canvas, name) for name in (
+                "_png_is_old", "_force_full", "_last_buff", "set_image_mode", "get_renderer"))):
+        return
+    canvas.get_diff_image = lambda: diff_frame_png(canvas)
+
+
 class Blitter:
     """Redraws only the artists that move: the rest of the figure is kept as a background.
 
@@ -92,7 +158,8 @@ class Blitter:
     (``canvas.blit``; with ipympl that sends the changed pixels to the browser at once, with
     no round trip and no full redraw). Where blitting cannot work (no background yet, a canvas
     without ``copy_from_bbox``, the canvas resized) it asks for a full redraw instead. Saving
-    the figure (``savefig``, ``png_bytes``) draws every artist, animated or not.
+    the figure (``savefig``, ``png_bytes``) draws every artist, animated or not. On ipympl's
+    canvas the changed pixels go out as ``diff_frame_png`` makes them.
 
     Keep a reference to the Blitter (widgets keep it as ``.blitter``): the canvas holds its draw
     callback weakly, so a Blitter nobody refers to stops drawing its artists (at some garbage
@@ -119,6 +186,7 @@ class Blitter:
             self.add(artist)
         self._cid = fig.canvas.mpl_connect("draw_event", self._on_draw)
         self._canvas = fig.canvas
+        _send_fast_frames(fig.canvas)
 
     def add(self, artist) -> None:
         """Marks one more artist as moving."""
@@ -161,6 +229,7 @@ class Blitter:
             self._canvas.mpl_disconnect(self._cid)
             self._cid = canvas.mpl_connect("draw_event", self._on_draw)
             self._canvas, self._background = canvas, None
+            _send_fast_frames(canvas)
         if (self._background is None or not self._can_blit()
                 or canvas.get_width_height(physical=True) != self._size):
             self._background = None

@@ -99,14 +99,22 @@ def _freeze_layout(fig) -> None:
     fig.set_layout_engine("none")
 
 
-def time_step_controls(num_steps: int, interval_ms: int = 300):
+def time_step_controls(num_steps: int, interval_ms: int = 300, on_step=None):
     """A Play button and an ``IntSlider(description="time step")`` over 0..num_steps-1, linked
-    in the browser. Returns (play, slider)."""
+    in the kernel. Returns (play, slider).
+
+    ``on_step`` (optional) observes the slider's value (called with traitlets' ``change``). It
+    is registered before the link to Play, so a step's redraw leaves the kernel before Play is
+    told the new value; and since the link is in the kernel, a key press on the slider sends one
+    message to the kernel, not one per linked widget.
+    """
     slider = widgets.IntSlider(value=0, min=0, max=num_steps - 1, step=1,
                                description="time step", continuous_update=True)
     play = widgets.Play(value=0, min=0, max=num_steps - 1, step=1, interval=interval_ms,
                         description="play")
-    widgets.jslink((play, "value"), (slider, "value"))
+    if on_step is not None:
+        slider.observe(on_step, names="value")
+    widgets.link((play, "value"), (slider, "value"))
     return play, slider
 
 
@@ -125,8 +133,9 @@ class StateExplorer:
 
     Rows are layers, layer 0 at the bottom. Left: heatmaps of h and c (units x time) with a
     cursor at step t, each with its colorbar beside its column (one scale per state, shared by
-    every layer). Right: h_t and c_t per unit at step t (one y scale for every layer). A time
-    step moves only the cursors, the lines and their titles (blitted); a picker redraws all.
+    every layer). Right: h_t and c_t per unit at step t (one y scale for every layer), the step
+    written once at the top right ("t = 5"). A time step moves only the cursors, the lines and
+    that label (blitted); a picker redraws all.
 
     Args:
         states: an ``LSTMStates`` (from ``lstm_states.capture``), or anything with ``.h``
@@ -150,7 +159,8 @@ class StateExplorer:
         heatmap_axes: {layer: (h Axes, c Axes)}; images: {layer: [h, c] AxesImage}, data
         (units, T); colorbars: [h colorbar, c colorbar].
         cursors: the vertical lines at step t, [h, c] of each shown layer in turn.
-        value_axes: {layer: Axes}; h_lines, c_lines: {layer: Line2D}, y = h_t / c_t.
+        value_axes: {layer: Axes}, titled "layer k at t"; h_lines, c_lines: {layer: Line2D},
+        y = h_t / c_t; step_text: the Text "t = <step>" above them.
         h, c: numpy (L, T, H_out) and (L, T, H): the selection's data.
         blitter: the ``Blitter`` of the moving artists.
     """
@@ -169,7 +179,7 @@ class StateExplorer:
         lengths = getattr(states, "lengths", None)
         self.lengths = None if lengths is None else [int(n) for n in lengths]
 
-        self.play, self.slider = time_step_controls(T, interval_ms)
+        self.play, self.slider = time_step_controls(T, interval_ms, on_step=self._on_step)
         self.batch = widgets.Dropdown(
             options=[(str(b) if self.lengths is None else f"{b} (length {self.lengths[b]})", b)
                      for b in range(B)], value=batch_index, description="batch")
@@ -183,7 +193,6 @@ class StateExplorer:
         with plt.ioff():
             self.fig = plt.figure(figsize=(MAX_WIDTH_IN, min(1.6 * L + 1.2, 8.6)), dpi=DPI)
         self._build()
-        self.slider.observe(self._on_step, names="value")
         for picker in (self.batch, self.direction):
             picker.observe(self._on_selection, names="value")
         self.layer.observe(self._on_layer, names="value")
@@ -237,14 +246,19 @@ class StateExplorer:
                 axes[r, col].set_title(f"layer {layer}: {'hc'[col]}_t", fontsize=10)
             self.cursors += [axes[r, 0].lines[-1], axes[r, 1].lines[-1]]
             self.value_axes[layer] = axes[r, 2]
+            axes[r, 2].set_title(f"layer {layer} at t", fontsize=10)  # t: the label's step
             self.c_lines[layer], self.h_lines[layer] = axes[r, 2].lines[0], axes[r, 2].lines[1]
         self._spans = []
         self._draw_padding()
-        fig.suptitle(self._describe())
+        title = fig.suptitle(self._describe())
+        # one label names the step for every row: one short text to redraw per step (a child
+        # of the top row's Axes, where savefig draws animated artists too; kept out of layout)
+        self.step_text = axes[-1, 2].text(0.99, title.get_position()[1], "", ha="right",
+                                          va="top", fontsize=12, fontweight="bold",
+                                          transform=fig.transFigure, in_layout=False)
         _freeze_layout(fig)  # moving the slider must not re-run the layout
         self.blitter = Blitter(fig, [*self.cursors, *self.h_lines.values(),
-                                     *self.c_lines.values(),
-                                     *(ax.title for ax in self.value_axes.values())])
+                                     *self.c_lines.values(), self.step_text])
         self.show_step(t)
 
     def _draw_padding(self) -> None:
@@ -283,11 +297,11 @@ class StateExplorer:
         """Moves the cursors to step t and shows h_t, c_t; called when the slider moves."""
         for cursor in self.cursors:
             cursor.set_xdata([t, t])
-        for layer, ax in self.value_axes.items():
+        for layer in self.value_axes:
             index = self.layer_ids.index(layer)
             self.h_lines[layer].set_ydata(self.h[index, t])
             self.c_lines[layer].set_ydata(self.c[index, t])
-            ax.title.set_text(f"layer {layer} at t = {t}")
+        self.step_text.set_text(f"t = {t}")
         self.blitter.update()
 
     def show_selection(self) -> None:
@@ -665,12 +679,11 @@ class GateStepViewer:
         _freeze_layout(self.fig)  # a new title at each step must not move the axes
         ax_gates, ax_state = self.axes[0], self.axes[1]
         moving = [ax_gates.images[0], ax_gates.title, *ax_state.lines[:2], ax_state.lines[3],
-                  ax_state.collections[0], ax_state.title]
+                  ax_state.collections[0]]
         if history:
             moving.append(self.axes[2].images[0])
         self.blitter = Blitter(self.fig, moving)
-        self.play, self.slider = time_step_controls(T, interval_ms)
-        self.slider.observe(self._show, names="value")
+        self.play, self.slider = time_step_controls(T, interval_ms, on_step=self._show)
         self.widget = _box(widgets.HBox([self.play, self.slider]), self.fig)
 
     @property
@@ -784,7 +797,7 @@ class TextExplorer:
         first_q = next(iter(self.quantities), "")
 
         # controls first: the figure reads them
-        self.play, self.slider = time_step_controls(T, interval_ms)
+        self.play, self.slider = time_step_controls(T, interval_ms, on_step=self._on_step)
         self.play.step = play_step
         self.play_step = widgets.Dropdown(options=steps_per_frame, value=play_step,
                                           description="play step")
@@ -858,7 +871,6 @@ class TextExplorer:
         self._show_gates(0)
 
         self._busy = False
-        self.slider.observe(self._on_step, names="value")
         for control in (self.layer, self.kind, self.unit, self.quantity):
             control.observe(self._on_unit, names="value")
         self.fig.canvas.mpl_connect("button_press_event", self._on_click)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from lstm_states.display import Blitter, Picture, png_bundle, png_bytes
+from lstm_states.display import Blitter, Picture, png_bundle, png_bytes, rgba_png
 from lstm_states.style import MAX_WIDTH_PX
 from tests.figtools import (  # noqa: F401
     close_figures,
@@ -197,6 +197,101 @@ def test_on_ipympl_a_step_is_a_blit_sent_to_the_browser():
     bundle = explorer._repr_mimebundle_()
     assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
     assert "text/html" not in bundle  # ipympl's own canvas repr would add base64 html
+
+
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+@pytest.mark.usefixtures("ipympl_backend")
+@pytest.mark.parametrize("name", ["StateExplorer", "GateStepViewer", "TextExplorer"])
+def test_a_step_goes_to_the_browser_before_play_is_told_and_play_moves_the_slider(name):
+    """Play and the slider are linked in the kernel, after the widget's own observer: a moved
+    slider's frame is sent first; a Play tick (its value set from the browser) moves the
+    slider, which redraws."""
+    explorer = _widgets()[name]()
+    canvas = explorer.fig.canvas
+    events = []
+    canvas.send_binary = lambda data: events.append("frame")
+    canvas.draw()
+    events.clear()
+    explorer.play.observe(lambda change: events.append(("play", change["new"])), names="value")
+    explorer.slider.value = 3
+    assert events == ["frame", ("play", 3)]
+    events.clear()
+    explorer.play.value = 5
+    assert explorer.slider.value == 5 and events == ["frame", ("play", 5)]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (600, 820)])
+def test_rgba_png_holds_exactly_the_pixels_it_was_given(shape):
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+    rgba[: shape[0] // 2] = 0  # a transparent band, as in a frame of changed pixels
+    np.testing.assert_array_equal(decode_png(rgba_png(rgba)), rgba)
+
+
+def _browser_picture(shown, png, mode):
+    """What ipympl's browser side shows after one frame: a full frame replaces the picture; a
+    diff frame is drawn over it at (0, 0), its transparent pixels leaving the picture as is."""
+    frame = decode_png(png)
+    if mode == "full":
+        return frame.copy()
+    assert frame.shape[0] <= shown.shape[0] and frame.shape[1] <= shown.shape[1]
+    shown = shown.copy()
+    h, w = frame.shape[:2]
+    assert set(np.unique(frame[..., 3])) <= {0, 255}  # each pixel: changed, or left alone
+    changed = frame[..., 3] == 255
+    shown[:h, :w][changed] = frame[changed]
+    return shown
+
+
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+@pytest.mark.usefixtures("ipympl_backend")
+@pytest.mark.parametrize("name", ["StateExplorer", "GateStepViewer", "TextExplorer"])
+def test_the_browser_rebuilds_every_frame_from_the_fast_frames(name):
+    """Each frame a widget sends on ipympl (diff_frame_png), drawn over the picture the browser
+    already has, gives exactly the canvas's pixels, step after step and after a full redraw;
+    and matplotlib's own frames would give the same pictures."""
+    explorer = _widgets()[name]()
+    canvas = explorer.fig.canvas
+    assert "get_diff_image" in vars(canvas)  # this canvas sends the fast frames
+    sent = []
+    canvas.send_binary = lambda data: sent.append((canvas._current_image_mode, data))
+    canvas.draw()  # the first frame: whole, made by matplotlib
+    assert sent[-1][0] == "full"
+    shown = _browser_picture(None, *sent[-1][::-1])
+    last_t = explorer.slider.max
+    for t in (3, 4, last_t, last_t, 0):
+        before = len(sent)
+        mine, before_shown = canvas._last_buff.copy(), shown
+        explorer.slider.value = t
+        if len(sent) == before:  # the same step again: nothing was redrawn
+            continue
+        mode, png = sent[-1]
+        assert mode == "diff" and explorer.blitter.full_draws == 1
+        shown = _browser_picture(before_shown, png, mode)
+        np.testing.assert_array_equal(shown, np.asarray(canvas.get_renderer().buffer_rgba()))
+        # matplotlib's own frame of the same change, over the same picture, shows the same
+        canvas._last_buff, canvas._png_is_old = mine, True
+        theirs = type(canvas).get_diff_image(canvas)
+        np.testing.assert_array_equal(_browser_picture(before_shown, theirs, "diff"), shown)
+        assert decode_png(png).size <= decode_png(theirs).size
+    canvas.blit()  # nothing changed: a frame that changes nothing
+    assert decode_png(sent[-1][1]).shape == (1, 1, 4) and not decode_png(sent[-1][1]).any()
+
+
+@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
+@pytest.mark.usefixtures("ipympl_backend")
+def test_a_frame_with_transparency_goes_whole_as_matplotlib_sends_it():
+    fig, ax, cursor = _line_figure()
+    fig.patch.set_alpha(0.5)
+    blitter = Blitter(fig, [cursor])  # noqa: F841 (the canvas holds its callback weakly)
+    sent = []
+    fig.canvas.send_binary = lambda data: sent.append((fig.canvas._current_image_mode, data))
+    fig.canvas.draw()
+    cursor.set_xdata([2, 2])
+    blitter.update()
+    assert [mode for mode, _ in sent] == ["full", "full"]
+    np.testing.assert_array_equal(decode_png(sent[-1][1]),
+                                  np.asarray(fig.canvas.get_renderer().buffer_rgba()))
 
 
 def test_a_disconnected_blitter_draws_nothing_more():

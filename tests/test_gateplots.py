@@ -99,7 +99,9 @@ def test_plot_step_shows_c_before_and_after_and_a_history():
                 np.testing.assert_allclose(shown[k], c[t - k])
             else:
                 assert np.isnan(shown[k]).all()
-        assert "c_{t-1}" in axes[1].get_title() and f"t = {t}" in axes[1].get_title()
+        # the step is named once, on the gates; the state panel's title stays the same
+        assert axes[0].get_title() == f"gates at step t = {t}"
+        assert axes[1].get_title() == "$c_{t-1} \\to c_t$ and $h_t$"
     assert [tick.get_text() for tick in axes[2].get_yticklabels()] == ["t", "t-1", "t-2"]
     with pytest.raises(ValueError, match="t must be"):
         plot_step(gates, c, h, 6)

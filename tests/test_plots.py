@@ -162,7 +162,9 @@ def test_state_explorer_slider_moves_cursor_and_values():
         for layer in range(3):
             np.testing.assert_allclose(ex.h_lines[layer].get_ydata(), st.h[layer, 0, k, 1])
             np.testing.assert_allclose(ex.c_lines[layer].get_ydata(), st.c[layer, 0, k, 1])
-            assert ex.value_axes[layer].get_title() == f"layer {layer} at t = {k}"
+            assert ex.value_axes[layer].get_title() == f"layer {layer} at t"
+        assert ex.step_text.get_text() == f"t = {k}"  # the one label naming the step
+        assert ex.step_text in ex.blitter.artists
     # the heatmaps never change, and the layout is fixed
     np.testing.assert_allclose(np.asarray(ex.images[2][1].get_array()), st.c[2, 0, :, 1].T)
     assert [ax.get_position().bounds for ax in ex.fig.axes] == positions
@@ -244,7 +246,7 @@ def test_state_explorer_layer_picker():
     ex.fig.canvas.draw()
     assert old.full_draws == draws  # the old one no longer draws (its artists are gone)
     assert ex.shown_layers == [1] and list(ex.value_axes) == [1] and len(ex.cursors) == 2
-    assert ex.value_axes[1].get_title() == "layer 1 at t = 4"
+    assert ex.value_axes[1].get_title() == "layer 1 at t" and ex.step_text.get_text() == "t = 4"
     assert ex.heatmap_axes[1][0].get_title() == "layer 1: h_t"
     np.testing.assert_allclose(ex.h_lines[1].get_ydata(), st.h[1, 0, 4, 0])
     np.testing.assert_allclose(np.asarray(ex.images[1][1].get_array()), st.c[1, 0, :, 0].T)
@@ -412,7 +414,7 @@ def test_explorers_name_the_captured_layers_and_need_their_fields():
     ex = StateExplorer(upper)
     assert ex.shown_layers == [1, 2] and list(ex.value_axes) == [1, 2]
     ex.slider.value = 3
-    assert ex.value_axes[2].get_title() == "layer 2 at t = 3"
+    assert ex.value_axes[2].get_title() == "layer 2 at t" and ex.step_text.get_text() == "t = 3"
     np.testing.assert_allclose(ex.h_lines[1].get_ydata(), upper.h[0, 0, 3, 0])
     assert [label for label, _ in ex.layer.options] == ["all", "1", "2"]
     ex.layer.value = 2
