@@ -6,8 +6,9 @@
 For each widget: the figure's size in pixels, one full draw, and per time step the kernel's
 whole work on ipympl's backend (the slider callback, the blit, and the PNG of the changed pixels
 that ipympl sends to the browser), as the median and the worst of the steps, and the median
-part of it spent making that PNG (matplotlib's ``get_diff_image``: PIL's encoder, whose
-compression level hardly matters here: its row filtering is the cost). No browser: the time from
+part of it spent making that PNG (``get_diff_image``, which the widgets' ``Blitter`` replaces
+with ``lstm_states.display.diff_frame_png``: no row filter, zlib level 1, cropped to the changed
+rows and columns; matplotlib's own, PIL's adaptive row filters, took 25-35 ms). No browser: the time from
 a key press to the changed canvas in Chromium is measured by tests/test_browser.py
 (``redraw_time``); it adds the messages, JupyterLab's server and the browser's own decoding and
 drawing to what is timed here.
