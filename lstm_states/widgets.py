@@ -646,10 +646,11 @@ class GateStepViewer:
     Attributes:
         gates: (4, T, H) the shown layer's gates, order i, f, g, o.
         c: (T, H) its cell states; h: (T, H_out) its hidden states.
-        axes: (gate Axes, state Axes[, history Axes]) of ``fig``; the heatmap is
-            ``axes[0].images[0]``; c_t, h_t and c_{t-1} are ``axes[1].lines[0]``, ``[1]``,
-            ``[3]``; the segments c_{t-1} -> c_t are ``axes[1].collections[0]``; the history
-            is ``axes[2].images[0]``, (K, H), row 0 = step t.
+        axes: (gate Axes, state Axes[, history Axes]) of ``fig``; the gates' heatmap is
+            ``axes[0].collections[0]`` (a QuadMesh, ``get_array()`` (4, H)); c_t, h_t and
+            c_{t-1} are ``axes[1].lines[0]``, ``[1]``, ``[3]``; the segments c_{t-1} -> c_t are
+            ``axes[1].collections[0]``; the history is ``axes[2].collections[0]``, (K, H),
+            row 0 = step t.
         slider, play, widget: the IntSlider, the Play button and the box holding both and
             the figure. ``blitter``: the ``Blitter`` of the moving artists.
     """
@@ -678,10 +679,10 @@ class GateStepViewer:
         self.axes = plot_step(self.gates, self.c, self.h, 0, fig=self.fig, history=history)
         _freeze_layout(self.fig)  # a new title at each step must not move the axes
         ax_gates, ax_state = self.axes[0], self.axes[1]
-        moving = [ax_gates.images[0], ax_gates.title, *ax_state.lines[:2], ax_state.lines[3],
-                  ax_state.collections[0]]
+        moving = [ax_gates.collections[0], ax_gates.title, *ax_state.lines[:2],
+                  ax_state.lines[3], ax_state.collections[0]]
         if history:
-            moving.append(self.axes[2].images[0])
+            moving.append(self.axes[2].collections[0])
         self.blitter = Blitter(self.fig, moving)
         self.play, self.slider = time_step_controls(T, interval_ms, on_step=self._show)
         self.widget = _box(widgets.HBox([self.play, self.slider]), self.fig)

@@ -30,14 +30,26 @@ def small_states(proj_size=0):
 def test_gate_heatmap_shows_the_gates_in_order():
     gates = small_states().gates[0, 0, :, 2, 1]  # (4, H)
     ax = gate_heatmap(gates)
-    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), gates.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(ax.collections[0].get_array()), gates.detach().numpy())
     labels = ax.get_yticklabels()
     assert [t.get_text() for t in labels] == ["i_t", "f_t", "g_t", "o_t"]
     assert [t.get_color() for t in labels] == [GATE_COLORS[g] for g in "ifgo"]
-    assert ax.images[0].get_clim() == (-1, 1)
+    assert ax.collections[0].get_clim() == (-1, 1)
     assert ax.get_xlabel() == "hidden unit"
-    bar = ax.images[0].colorbar
+    bar = ax.collections[0].colorbar
     assert bar.ax.get_ylabel() == "gate value"
+    # each value is drawn in its own cell, i at the top: the colour at the centre of cell
+    # (gate r, unit k) is the colour map's colour of gates[r, k]
+    assert ax.get_ylim() == (3.5, -0.5) and list(ax.get_yticks()) == [0, 1, 2, 3]
+    fig = ax.figure
+    fig.canvas.draw()
+    shown = np.asarray(fig.canvas.buffer_rgba())
+    mesh = ax.collections[0]
+    height = shown.shape[0]
+    for r, k in [(0, 0), (1, 3), (3, 4), (2, 1)]:
+        x, y = ax.transData.transform((k, r))
+        want = np.round(np.asarray(mesh.to_rgba(float(gates[r, k]))) * 255)
+        np.testing.assert_allclose(shown[int(height - y), int(x)], want, atol=1)
     ax.figure.canvas.draw()
     assert bounds_px(ax)[2] <= bounds_px(bar.ax)[0] and overlaps_vertically(bar.ax, ax)
 
@@ -65,11 +77,11 @@ def test_set_step_shows_step_t(proj_size):
     gates, c, h = st.gates[1, 0, :, :, 0], st.c[1, 0, :, 0], st.h[1, 0, :, 0]
     axes = plot_step(gates, c, h, 0)
     assert len(axes) == 2
-    np.testing.assert_array_equal(np.asarray(axes[0].images[0].get_array()),
+    np.testing.assert_array_equal(np.asarray(axes[0].collections[0].get_array()),
                                   gates[:, 0].detach().numpy())
     for t in (4, 5, 0):
         set_step(axes, gates, c, h, t)
-        np.testing.assert_array_equal(np.asarray(axes[0].images[0].get_array()),
+        np.testing.assert_array_equal(np.asarray(axes[0].collections[0].get_array()),
                                       gates[:, t].detach().numpy())
         np.testing.assert_array_equal(axes[1].lines[0].get_ydata(), c[t].detach().numpy())
         np.testing.assert_array_equal(axes[1].lines[1].get_ydata(), h[t].detach().numpy())
@@ -93,7 +105,7 @@ def test_plot_step_shows_c_before_and_after_and_a_history():
         assert len(segments) == 5
         for u, seg in enumerate(segments):  # one segment per unit, from c_{t-1} up/down to c_t
             np.testing.assert_allclose(seg, [[u, c_prev[u]], [u, c[t, u]]], rtol=1e-6)
-        shown = np.asarray(axes[2].images[0].get_array())  # (K, H), row 0 = step t
+        shown = np.asarray(axes[2].collections[0].get_array())  # (K, H), row 0 = step t
         for k in range(3):
             if t - k >= 0:
                 np.testing.assert_allclose(shown[k], c[t - k])
@@ -148,13 +160,13 @@ def test_viewer_follows_its_slider_and_blits():
         viewer.slider.value = t
         assert viewer.step == t and viewer.blitter.full_draws == draws
         assert not viewer.fig.stale  # (a stale figure is redrawn in full by pyplot's ion mode)
-        np.testing.assert_array_equal(np.asarray(viewer.axes[0].images[0].get_array()),
+        np.testing.assert_array_equal(np.asarray(viewer.axes[0].collections[0].get_array()),
                                       st.gates[1, 0, :, t, 1].detach().numpy())
         np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
                                       st.c[1, 0, t, 1].detach().numpy())
         np.testing.assert_array_equal(viewer.axes[1].lines[1].get_ydata(),
                                       st.h[1, 0, t, 1].detach().numpy())
-        np.testing.assert_array_equal(np.asarray(viewer.axes[2].images[0].get_array())[0],
+        np.testing.assert_array_equal(np.asarray(viewer.axes[2].collections[0].get_array())[0],
                                       st.c[1, 0, t, 1].detach().numpy())
         blitted = pixels(viewer.fig)
         np.testing.assert_array_equal(blitted, full_redraw_pixels(viewer.fig))
