@@ -131,7 +131,7 @@ def diff_frame_png(canvas) -> Optional[bytes]:
     rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
     bottom, right = (rows[-1] + 1, cols[-1] + 1) if rows.size else (1, 1)
     # (bottom, right): the new pixel where it changed, transparent (0) where it did not
-    frame = np.where(changed[:bottom, :right], buff[:bottom, :right], 0).astype(np.uint32)
+    frame = np.where(changed[:bottom, :right], buff[:bottom, :right], np.uint32(0))
     canvas._last_buff = buff.copy()
     canvas._force_full = False
     canvas._png_is_old = False
