@@ -76,7 +76,7 @@ def gate_heatmap(gates, ax: Optional[Axes] = None, title: str = "gates",
     if gates.ndim != 2 or gates.shape[0] != len(GATE_NAMES):
         raise ValueError(f"gates must be (4, H), got shape {gates.shape}")
     ax = _new_axes(ax)
-    im = _cells(ax, gates, -1, 1)  # (4, H)
+    cells = _cells(ax, gates, -1, 1)  # (4, H)
     ax.set_yticks(range(len(GATE_NAMES)), [f"{n}_t" for n in GATE_NAMES])
     for label, name in zip(ax.get_yticklabels(), GATE_NAMES, strict=True):
         label.set_color(GATE_COLORS[name])
@@ -85,7 +85,7 @@ def gate_heatmap(gates, ax: Optional[Axes] = None, title: str = "gates",
     ax.set_xlabel("hidden unit")
     ax.set_title(title, fontsize=10)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, label="gate value", shrink=0.9)
+        ax.figure.colorbar(cells, ax=ax, label="gate value", shrink=0.9)
     return ax
 
 
@@ -197,12 +197,12 @@ def plot_step(gates, c, h, t: int, fig: Optional[Figure] = None, history: int = 
     if not history:
         return ax_gates, ax_state
     lim = float(np.abs(np.concatenate([c.ravel(), c_init])).max()) or 1.0
-    image = _cells(ax_hist, _history(c, t, history), -lim, lim)  # (K, H)
+    cells = _cells(ax_hist, _history(c, t, history), -lim, lim)  # (K, H)
     ax_hist.set_yticks(range(history), ["t"] + [f"t-{k}" for k in range(1, history)])
     ax_hist.set_xlabel("hidden unit")
     ax_gates.set_xlabel("")
     ax_hist.set_title(f"c of every unit over the last {history} steps", fontsize=10)
-    fig.colorbar(image, ax=ax_hist, label=f"c (|c| ≤ {lim:.2f})", shrink=0.9)
+    fig.colorbar(cells, ax=ax_hist, label=f"c (|c| ≤ {lim:.2f})", shrink=0.9)
     return ax_gates, ax_state, ax_hist
 
 
