@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 __all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "unpack_params",
-           "kernel_weights", "fused_kernel", "direction_kernel", "reverse_within_lengths",
+           "kernel_weights", "fused_kernel", "permute_as_nn_lstm", "direction_kernel", "reverse_within_lengths",
            "flip_lengths", "reverse_gates_within_lengths", "previous_h",
            "layer_output", "direction_h", "input_preactivations", "replay", "replay_in_place",
            "recurrence_in_place", "in_processing_order", "kernel_then_replay", "final_states",
@@ -215,7 +215,7 @@ def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like
         packed = x.packed_like(like)
         order, back = packed.sorted_indices, packed.unsorted_indices
         if order is not None:  # nn.LSTM's permute_hidden: hx into the packed batch order
-            h0, c0 = h0.index_select(1, order), c0.index_select(1, order)
+            h0, c0 = permute_as_nn_lstm(h0, order, layer), permute_as_nn_lstm(c0, order, layer)
         data, h_n, c_n = torch.lstm(packed.data, packed.batch_sizes, (h0, c0), weights,
                                     has_biases, 1, 0.0, train, bidirectional)
         if back is not None:  # and back into the caller's order
@@ -224,6 +224,25 @@ def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like
     out, h_n, c_n = torch.lstm(x.padded, (h0, c0), weights, has_biases, 1, 0.0, train,
                                bidirectional, False)  # (T, B, D*H_out)
     return Seq(padded=out), h_n, c_n
+
+
+def permute_as_nn_lstm(state: Tensor, order: Tensor, layer: int) -> Tensor:
+    """``state.index_select(1, order)`` for one layer's initial state (D, B, *), placed in
+    memory where nn.LSTM's own permuted hx holds that layer.
+
+    nn.LSTM permutes every layer's hx at once, into one fresh (L*D, B, *) tensor, and its packed
+    CPU kernel reads layer k's rows ``k * D`` rows into it. The kernel's first step multiplies
+    them by W_hh, and how that product rounds depends on the operand's address: measured with
+    torch 2.13's MKL on an AVX2 CPU, h_0 at 8 bytes past a 16-byte boundary and h_0 on one
+    gave results one float32 ulp apart in about 9 of 10 random cases (docs/DEVELOPING.md). So
+    the layer's permuted state goes to the same offset of a fresh allocation (CPU allocations
+    are 64-byte aligned), and the kernel rounds exactly as inside nn.LSTM.
+    """
+    D = state.shape[0]
+    rows = state.new_empty((layer + 1) * D, *state.shape[1:])  # (k+1)*D rows, as far as layer k
+    placed = rows[layer * D:]  # (D, B, *): layer k's offset in nn.LSTM's permuted hx
+    placed.copy_(state.index_select(1, order))  # (copy_: differentiable, unlike out=)
+    return placed
 
 
 def reverse_within_lengths(x: Tensor, lengths: Optional[Tensor], out: Optional[Tensor] = None) -> Tensor:

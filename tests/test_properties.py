@@ -1,11 +1,14 @@
 """Property tests: capture equals nn.LSTM across the configuration space (hypothesis).
 
-CI loads the "ci" profile (tests/conftest.py): at least 200 examples per test.
+CI loads the "ci" profile (tests/conftest.py): 300 examples per test, derandomized, so that CI
+draws the same examples on every run and fails only when the code changes; locally each run
+draws new ones (docs/DEVELOPING.md: how to search with fresh seeds, and what to do with a
+counterexample).
 """
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -60,8 +63,17 @@ def unwrap(out):
     return out.data if isinstance(out, PackedSequence) else out
 
 
+# Counterexamples hypothesis found, kept so that every run tries them (docs/DEVELOPING.md):
+# packed, unsorted, hx given, 2 layers: the kernel read layer 1's permuted h_0 at another
+# address than nn.LSTM's and rounded W_hh h_0 differently on AVX2 CPUs (3.7e-8; issue 17)
+PACKED_HX_ALIGNMENT = (dict(input_size=1, hidden_size=5, num_layers=2, bias=False,
+                            batch_first=False, bidirectional=False, proj_size=0),
+                       torch.float32, "packed", 2, 2, [1, 2], True, 0)
+
+
 @pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
 @given(case=lstm_cases())
+@example(case=PACKED_HX_ALIGNMENT)
 def test_capture_matches_nn_lstm(route, case):
     # every route but stepwise hands back PyTorch's kernel's own output, h_n and c_n: bit for bit
     lstm, x, hx = build(case)
