@@ -55,6 +55,25 @@ def states(num_layers=3, bidirectional=False, proj_size=0, T=9, B=2, I=3, H=5, s
         return capture(lstm, torch.randn(T, B, I))
 
 
+def widget_makers():
+    """The four explorers, small and seeded: {name: () -> a new explorer}. Imports ipywidgets."""
+    from lstm_states.widgets import GateStepViewer, ReturnsExplorer, StateExplorer, TextExplorer
+
+    text = "f(a, [b])\n  g(c)\n"
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 6, num_layers=2)
+    with torch.no_grad():
+        st_text = capture(lstm, torch.randn(len(text), 1, 3))
+    depth = np.cumsum([{"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0) for ch in text])
+    return {
+        "StateExplorer": lambda: StateExplorer(states(3, T=20, B=2, H=8)),
+        "ReturnsExplorer": lambda: ReturnsExplorer(),
+        "GateStepViewer": lambda: GateStepViewer(states(2, T=20, H=8), layer=1),
+        "TextExplorer": lambda: TextExplorer(text, st_text, unit=2,
+                                             quantity=("bracket depth", depth)),
+    }
+
+
 def bounds_px(artist_or_ax):
     """(x0, y0, x1, y1) in figure pixels of an Axes (its box) after a draw."""
     bb = artist_or_ax.get_position() if hasattr(artist_or_ax, "get_position") else None

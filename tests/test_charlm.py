@@ -165,4 +165,5 @@ def _small_states(text, hidden=6):
         return capture(model.lstm, model.embedding(encode(text))[:, None])
 
 
-# lstm_states.textviz and widgets.TextExplorer are tested in tests/test_textviz.py
+# lstm_states.textviz and widgets.TextExplorer are tested in tests/test_textviz.py and
+# tests/test_widgets_text.py

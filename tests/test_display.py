@@ -1,5 +1,6 @@
-"""Pictures without a kernel and fast redraws: display.png_bytes / Picture / Blitter, and every
-widget's mime bundle (widget view + PNG + text/plain)."""
+"""Pictures without a kernel and fast redraws: display.png_bytes / Picture / Blitter, the frames
+ipympl sends for every explorer, and what tools/run_notebooks.py stores. What every widget's
+display holds is tested in tests/test_widgets_controls.py."""
 
 import hashlib
 import subprocess
@@ -20,6 +21,7 @@ from tests.figtools import (  # noqa: F401
     png_chunks,
     quiet_projection_notice,
     states,
+    widget_makers,
 )
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -122,104 +124,6 @@ def test_saving_draws_the_moving_artists_where_they_are():
     assert blitter.full_draws == 1  # saving is not a draw of the live canvas
 
 
-# ---------------------------------------------------------------------------------------------
-# every widget: its display is one bundle with the widget view, a PNG and text/plain
-
-def _widgets():
-    import torch
-
-    from lstm_states.widgets import GateStepViewer, ReturnsExplorer, StateExplorer, TextExplorer
-
-    text = "f(a, [b])\n  g(c)\n"
-    torch.manual_seed(0)
-    lstm = torch.nn.LSTM(3, 6, num_layers=2)
-    with torch.no_grad():
-        st_text = __import__("lstm_states").capture(lstm, torch.randn(len(text), 1, 3))
-    depth = np.cumsum([{"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0) for ch in text])
-    return {
-        "StateExplorer": lambda: StateExplorer(states(3, T=20, B=2, H=8)),
-        "ReturnsExplorer": lambda: ReturnsExplorer(),
-        "GateStepViewer": lambda: GateStepViewer(states(2, T=20, H=8), layer=1),
-        "TextExplorer": lambda: TextExplorer(text, st_text, unit=2,
-                                             quantity=("bracket depth", depth)),
-    }
-
-
-@pytest.mark.parametrize("name", ["StateExplorer", "ReturnsExplorer", "GateStepViewer",
-                                  "TextExplorer"])
-def test_widget_bundle_holds_view_png_and_text(name):
-    make = _widgets()[name]
-    explorer = make()
-    bundle = explorer._repr_mimebundle_()
-    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
-    assert bundle == explorer.widget._repr_mimebundle_()  # `explorer.widget` shows the same
-    assert bundle["text/plain"].startswith("VBox(children=")
-    image = decode_png(bundle["image/png"])
-    width, height = explorer.fig.get_size_inches() * explorer.fig.dpi
-    assert image.shape == (round(height), round(width), 4)
-    assert image.shape[1] <= MAX_WIDTH_PX  # fits JupyterLab's output area
-    again = make()._repr_mimebundle_()
-    assert again["image/png"] == bundle["image/png"]  # the same bytes on every run
-
-
-def test_figure_widget_carries_a_png():
-    from lstm_states.widgets import figure_widget
-
-    bundle = figure_widget(_figure())._repr_mimebundle_()
-    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
-
-
-def test_the_png_shows_the_state_at_display_time():
-    from lstm_states.widgets import StateExplorer
-
-    explorer = StateExplorer(states(2, T=9))
-    first = explorer._repr_mimebundle_()["image/png"]
-    explorer.slider.value = 5
-    assert explorer._repr_mimebundle_()["image/png"] != first
-
-
-@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
-@pytest.mark.usefixtures("ipympl_backend")
-def test_on_ipympl_a_step_is_a_blit_sent_to_the_browser():
-    from lstm_states.widgets import StateExplorer
-
-    explorer = StateExplorer(states(3, T=20, H=8))
-    canvas = explorer.fig.canvas
-    assert explorer.widget.children[-1] is canvas
-    assert canvas.header_visible is False
-    sent = []
-    canvas.send_binary = lambda data: sent.append(data)  # what goes to the browser
-    canvas.draw()  # as when the browser asks for the first frame
-    before = explorer.blitter.full_draws
-    explorer.slider.value = 7
-    assert explorer.blitter.full_draws == before and explorer.blitter.blits == 1
-    assert sent and sent[-1][:4] == b"\x89PNG"  # the changed pixels went out at once
-    bundle = explorer._repr_mimebundle_()
-    assert set(bundle) == {"text/plain", WIDGET_VIEW, "image/png"}
-    assert "text/html" not in bundle  # ipympl's own canvas repr would add base64 html
-
-
-@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
-@pytest.mark.usefixtures("ipympl_backend")
-@pytest.mark.parametrize("name", ["StateExplorer", "GateStepViewer", "TextExplorer"])
-def test_a_step_goes_to_the_browser_before_play_is_told_and_play_moves_the_slider(name):
-    """Play and the slider are linked in the kernel, after the widget's own observer: a moved
-    slider's frame is sent first; a Play tick (its value set from the browser) moves the
-    slider, which redraws."""
-    explorer = _widgets()[name]()
-    canvas = explorer.fig.canvas
-    events = []
-    canvas.send_binary = lambda data: events.append("frame")
-    canvas.draw()
-    events.clear()
-    explorer.play.observe(lambda change: events.append(("play", change["new"])), names="value")
-    explorer.slider.value = 3
-    assert events == ["frame", ("play", 3)]
-    events.clear()
-    explorer.play.value = 5
-    assert explorer.slider.value == 5 and events == ["frame", ("play", 5)]
-
-
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (600, 820)])
 def test_rgba_png_holds_exactly_the_pixels_it_was_given(shape):
     rng = np.random.default_rng(0)
@@ -227,6 +131,9 @@ def test_rgba_png_holds_exactly_the_pixels_it_was_given(shape):
     rgba[: shape[0] // 2] = 0  # a transparent band, as in a frame of changed pixels
     np.testing.assert_array_equal(decode_png(rgba_png(rgba)), rgba)
 
+
+# ---------------------------------------------------------------------------------------------
+# on ipympl: the frames each explorer sends rebuild exactly its canvas in the browser
 
 def _browser_picture(shown, png, mode):
     """What ipympl's browser side shows after one frame: a full frame replaces the picture; a
@@ -250,7 +157,7 @@ def test_the_browser_rebuilds_every_frame_from_the_fast_frames(name):
     """Each frame a widget sends on ipympl (diff_frame_png), drawn over the picture the browser
     already has, gives exactly the canvas's pixels, step after step and after a full redraw;
     and matplotlib's own frames would give the same pictures."""
-    explorer = _widgets()[name]()
+    explorer = widget_makers()[name]()
     canvas = explorer.fig.canvas
     assert "get_diff_image" in vars(canvas)  # this canvas sends the fast frames
     sent = []

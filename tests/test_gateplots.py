@@ -1,4 +1,5 @@
-"""The gate/cell-state plots show exactly the data they are given, and the viewer follows its slider."""
+"""The gate/cell-state plots show exactly the data they are given (the viewer built on them:
+tests/test_widgets_gates.py)."""
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -9,14 +10,11 @@ from torch import nn
 
 from lstm_states import capture
 from lstm_states.gateplots import gate_heatmap, plot_histograms, plot_step, set_step, state_lines
-from lstm_states.style import GATE_COLORS, MAX_WIDTH_PX, STATE_COLORS
+from lstm_states.style import GATE_COLORS, STATE_COLORS
 from tests.figtools import (  # noqa: F401
     bounds_px,
     close_figures,
-    full_redraw_pixels,
-    ipympl_backend,
     overlaps_vertically,
-    pixels,
 )
 
 
@@ -146,58 +144,3 @@ def test_plots_do_not_touch_rcparams():
     plot_step(st.gates[0, 0, :, :, 0], st.c[0, 0, :, 0], st.h[0, 0, :, 0], 1, history=2)
     plt.gcf().canvas.draw()
     assert dict(matplotlib.rcParams) == before
-
-
-def test_viewer_follows_its_slider_and_blits():
-    from lstm_states.widgets import GateStepViewer
-
-    st = small_states(proj_size=2)
-    viewer = GateStepViewer(st, layer=1, batch=1, history=4)
-    assert viewer.fig.get_size_inches()[0] * viewer.fig.dpi <= MAX_WIDTH_PX
-    viewer.fig.canvas.draw()
-    draws = viewer.blitter.full_draws
-    for t in (3, 5, 0):
-        viewer.slider.value = t
-        assert viewer.step == t and viewer.blitter.full_draws == draws
-        assert not viewer.fig.stale  # (a stale figure is redrawn in full by pyplot's ion mode)
-        np.testing.assert_array_equal(np.asarray(viewer.axes[0].collections[0].get_array()),
-                                      st.gates[1, 0, :, t, 1].detach().numpy())
-        np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
-                                      st.c[1, 0, t, 1].detach().numpy())
-        np.testing.assert_array_equal(viewer.axes[1].lines[1].get_ydata(),
-                                      st.h[1, 0, t, 1].detach().numpy())
-        np.testing.assert_array_equal(np.asarray(viewer.axes[2].collections[0].get_array())[0],
-                                      st.c[1, 0, t, 1].detach().numpy())
-        blitted = pixels(viewer.fig)
-        np.testing.assert_array_equal(blitted, full_redraw_pixels(viewer.fig))
-        draws = viewer.blitter.full_draws
-    assert viewer.fig.get_suptitle() == "layer 1, batch item 1"
-
-
-def test_viewer_says_no_clearly():
-    from lstm_states.widgets import GateStepViewer
-
-    st = small_states()
-    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1, got 2"):
-        GateStepViewer(st, layer=2)
-    with pytest.raises(ValueError, match=r"batch must be in 0\.\.1, got 5"):
-        GateStepViewer(st, batch=5)
-    no_gates = type("S", (), {"gates": None, "c": st.c, "h": st.h})()
-    with pytest.raises(ValueError, match="needs states.gates"):
-        GateStepViewer(no_gates)
-
-
-# ipympl's toolbar, made outside a kernel, trips a traitlets deprecation warning
-@pytest.mark.filterwarnings("ignore:Passing unrecognized arguments:DeprecationWarning")
-@pytest.mark.usefixtures("ipympl_backend")
-def test_viewer_on_ipympl():
-    from lstm_states.widgets import GateStepViewer
-
-    st = small_states(proj_size=2)
-    viewer = GateStepViewer(st, layer=1, batch=1)
-    assert viewer.slider.description == "time step"
-    assert (viewer.slider.min, viewer.slider.max) == (0, 5)
-    assert viewer.widget.children[1] is viewer.fig.canvas
-    viewer.slider.value = 3
-    np.testing.assert_array_equal(viewer.axes[1].lines[0].get_ydata(),
-                                  st.c[1, 0, 3, 1].detach().numpy())
