@@ -384,9 +384,9 @@ def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor, pack
     if hx is None:
         return
     want_dim = 2 if unbatched else 3
-    kind = "unbatched 2-D" if unbatched else "batched 3-D"
 
     def dims_text(dims):  # nn.LSTM checks hx[0]'s and hx[1]'s dims first (not for packed input)
+        kind = "unbatched 2-D" if unbatched else "batched 3-D"
         return (f"For {kind} input, hx and cx should also be {want_dim}-D but got"
                 f" ({dims[0]}-D, {dims[1]}-D) tensors")
 
@@ -398,8 +398,8 @@ def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor, pack
         if isinstance(hx, (tuple, list)) and len(hx) > 2:
             ours = _nn_lstm_says("lstm expects two hidden states", ours)
         elif (isinstance(hx, Tensor) and not packed and hx.dim() > 0 and len(hx) >= 2
-              and hx.dim() - 1 != want_dim):  # nn.LSTM reads hx[0] and hx[1] as (h_0, c_0)
-            ours = _nn_lstm_says(dims_text((hx.dim() - 1,) * 2), ours)
+              and hx.dim() - 1 != want_dim):  # h_0 alone, as for a GRU: nn.LSTM reads its rows
+            ours = _nn_lstm_says(dims_text((hx.dim() - 1,) * 2), ours)  # hx[0], hx[1] as h, c
         raise InputTypeError(ours)
     for name, t in zip(("h_0", "c_0"), hx, strict=True):
         if not isinstance(t, Tensor):
