@@ -306,7 +306,7 @@ def test_hx_errors_say_nn_lstms_words_in_every_layout(kw):
     both directions and batch_first (what the expected shapes print)."""
     plain, layerwise = pair(**kw)
     x = inputs(plain)
-    h, c = (t.double() for t in plain(x)[1])  # (L*D, B, H_out), (L*D, B, H)
+    h, c = plain(x)[1]  # (L*D, B, H_out), (L*D, B, H)
     unbatched = x[0] if plain.batch_first else x[:, 0]
     h1, c1 = h[:, 0], c[:, 0]
     for hx in [(h[:-1], c), (h, c[:, :1]), (h[..., :-1], c), (h, torch.cat([c, c], -1)),
