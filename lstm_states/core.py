@@ -88,6 +88,8 @@ class NotATensorError(TypeError, AttributeError):
 # ----------------------------------------------------------------------------------------------
 # the result
 
+_FROM_ITERABLE = object()  # LSTMStates given one iterable, as torch rebuilds tuples: type(t)(items)
+
 
 class LSTMStates(tuple):
     """Every state of one LSTM call: the tuple ``(output, (h_n, c_n))`` that nn.LSTM returns,
@@ -97,6 +99,12 @@ class LSTMStates(tuple):
     states``, ``states[0]``, ``torch.testing.assert_close(states, lstm(x))``, pytree flattening
     (``torch.func``), pickling and ``==`` behave as on nn.LSTM's own tuple. Read-only; make a
     changed copy with ``states._replace(h=...)``.
+
+    Rebuilt from one iterable, as PyTorch rebuilds a tuple (``type(states)(items)``, e.g. in
+    nn.DataParallel's gather), it holds the items ``(output, (h_n, c_n))`` and nothing else: the
+    per-layer states are not in the tuple, so h, c, gates, lengths, batch_first and
+    num_directions are None and layers is (), unless given as keywords. (``copy``, pickling and
+    pytree's rebuild keep everything.)
 
     Attributes:
         output: what ``nn.LSTM`` returns first: (T, B, D*H_out), (B, T, D*H_out) if
@@ -113,26 +121,39 @@ class LSTMStates(tuple):
         lengths: (B,) int64 on the CPU for packed input, in the caller's batch order (as
             ``pad_packed_sequence`` returns it); None otherwise. h, c and gates are zero past
             each sequence's end.
-        batch_first: how ``output`` is laid out (h, c and gates are time-major regardless).
-        num_directions: D.
+        batch_first: how ``output`` is laid out (h, c and gates are time-major regardless);
+            None if not known (not given).
+        num_directions: D; None if not known (neither given nor read from a kept state).
     """
 
     _STATES = ("h", "c", "gates")
     _EXTRA = ("h", "c", "gates", "lengths", "batch_first", "layers", "num_directions")
 
-    def __new__(cls, output, h_n: Tensor, c_n: Tensor, h: Optional[Tensor] = None,
-                c: Optional[Tensor] = None, gates: Optional[Tensor] = None,
-                lengths: Optional[Tensor] = None, batch_first: bool = False,
-                layers: Optional[Sequence[int]] = None, num_directions: Optional[int] = None):
+    def __new__(cls, output, h_n: Tensor = _FROM_ITERABLE, c_n: Tensor = _FROM_ITERABLE,
+                h: Optional[Tensor] = None, c: Optional[Tensor] = None,
+                gates: Optional[Tensor] = None, lengths: Optional[Tensor] = None,
+                batch_first: Optional[bool] = None, layers: Optional[Sequence[int]] = None,
+                num_directions: Optional[int] = None):
+        if h_n is _FROM_ITERABLE and c_n is _FROM_ITERABLE:  # LSTMStates(iterable), as tuple(...)
+            items = tuple(output)
+            if len(items) != 2 or not isinstance(items[1], (tuple, list)) or len(items[1]) != 2:
+                got = (f"{len(items)} items" if len(items) != 2 else
+                       f"a {type(items[1]).__name__} as the second item")
+                raise TypeError("LSTMStates(iterable) needs nn.LSTM's result, two items"
+                                f" (output, (h_n, c_n)); got {got}")
+            output, (h_n, c_n) = items
+        elif h_n is _FROM_ITERABLE or c_n is _FROM_ITERABLE:
+            raise TypeError("LSTMStates needs output, h_n and c_n, or one iterable"
+                            " (output, (h_n, c_n))")
         self = super().__new__(cls, (output, (h_n, c_n)))
         kept = next((s for s in (h, c, gates) if s is not None), None)
         if layers is None:
             layers = range(kept.shape[0]) if kept is not None else ()
-        if num_directions is None:
-            num_directions = kept.shape[1] if kept is not None else 1
+        if num_directions is None and kept is not None:
+            num_directions = kept.shape[1]
         self.__dict__.update(h=h, c=c, gates=gates, lengths=lengths, batch_first=batch_first,
                              layers=tuple(int(k) for k in layers),
-                             num_directions=int(num_directions))
+                             num_directions=None if num_directions is None else int(num_directions))
         return self
 
     def __setattr__(self, name, value):
@@ -302,6 +323,12 @@ def check_layers(lstm: nn.LSTM, layers) -> Tuple[int, ...]:
     return layers
 
 
+def _nn_lstm_says(theirs: str, ours: str) -> str:
+    """An error message: nn.LSTM's own text for the same input first (so code and tests that match
+    nn.LSTM's messages still match), then ours, which says what is wrong and what to do."""
+    return f"{theirs} -- {ours}"
+
+
 def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
     """Returns the tensor that carries the data and whether the input is unbatched."""
     if isinstance(input, PackedSequence):
@@ -314,53 +341,94 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
         data = input
         if data.dim() not in (2, 3):
             layout = "(B, T, input_size)" if lstm.batch_first else "(T, B, input_size)"
-            raise InputError(f"input must be 3-D {layout} or 2-D (T, input_size) for one"
-                             f" unbatched sequence, got {data.dim()}-D input of shape"
-                             f" {tuple(data.shape)}")
+            raise InputError(_nn_lstm_says(
+                f"LSTM: Expected input to be 2D or 3D, got {data.dim()}D instead",
+                f"input must be 3-D {layout} or 2-D (T, input_size) for one unbatched sequence,"
+                f" got {data.dim()}-D input of shape {tuple(data.shape)}"))
         unbatched = data.dim() == 2
         t_dim = 0 if unbatched or not lstm.batch_first else 1
         if data.shape[t_dim] == 0:
-            raise InputError("input has no time steps (T = 0); give at least one step")
+            raise InputError(_nn_lstm_says(
+                "Expected sequence length to be larger than 0 in RNN",
+                "input has no time steps (T = 0); give at least one step"))
     else:
         raise NotATensorError(f"input must be a Tensor or a PackedSequence, got"
                               f" {type(input).__name__}")
     if data.shape[-1] != lstm.input_size:
-        raise InputError(f"input has {data.shape[-1]} features in its last dimension but the"
-                         f" LSTM was built with input_size={lstm.input_size}")
+        raise InputError(_nn_lstm_says(
+            f"input.size(-1) must be equal to input_size. Expected {lstm.input_size},"
+            f" got {data.shape[-1]}",
+            f"input has {data.shape[-1]} features in its last dimension but the LSTM was built"
+            f" with input_size={lstm.input_size}"))
     weight = lstm.weight_ih_l0
     if data.dtype != weight.dtype:
-        raise InputTypeError(f"input dtype {data.dtype} differs from the LSTM's parameters"
-                             f" ({weight.dtype}); convert one of them, e.g. input.to({weight.dtype})")
+        ours = (f"input dtype {data.dtype} differs from the LSTM's parameters ({weight.dtype});"
+                f" convert one of them, e.g. input.to({weight.dtype})")
+        try:  # nn.LSTM's own check words it (torch 2.13: "RNN input dtype (...) does not match
+            # weight dtype (...). Convert input: ...", earlier "input must have the type ...")
+            nn.LSTM.check_input(lstm, data[:, None] if unbatched else data,
+                                input.batch_sizes if isinstance(input, PackedSequence) else None)
+        except ValueError as theirs:
+            ours = _nn_lstm_says(str(theirs), ours)
+        raise InputTypeError(ours)
     if data.device != weight.device:
-        raise InputError(f"input is on {data.device} but the LSTM's parameters are on"
-                         f" {weight.device}; move one of them, e.g. input.to('{weight.device}')")
+        raise InputError(_nn_lstm_says(
+            f"Input and parameter tensors are not at the same device, found input tensor at"
+            f" {data.device} and parameter tensor at {weight.device}",
+            f"input is on {data.device} but the LSTM's parameters are on {weight.device}; move"
+            f" one of them, e.g. input.to('{weight.device}')"))
     return data, unbatched
 
 
-def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor) -> None:
+def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor, packed: bool) -> None:
     if hx is None:
         return
+    want_dim = 2 if unbatched else 3
+
+    def dims_text(dims):  # nn.LSTM checks hx[0]'s and hx[1]'s dims first (not for packed input)
+        kind = "unbatched 2-D" if unbatched else "batched 3-D"
+        return (f"For {kind} input, hx and cx should also be {want_dim}-D but got"
+                f" ({dims[0]}-D, {dims[1]}-D) tensors")
+
     if not isinstance(hx, (tuple, list)) or len(hx) != 2:
         got = type(hx).__name__
         if isinstance(hx, (tuple, list)):
             got += f" of {len(hx)}"
-        raise InputTypeError(f"hx must be a pair of tensors (h_0, c_0), as for nn.LSTM; got a {got}")
+        ours = f"hx must be a pair of tensors (h_0, c_0), as for nn.LSTM; got a {got}"
+        if isinstance(hx, (tuple, list)) and len(hx) > 2:
+            ours = _nn_lstm_says("lstm expects two hidden states", ours)
+        elif (isinstance(hx, Tensor) and not packed and hx.dim() > 0 and len(hx) >= 2
+              and hx.dim() - 1 != want_dim):  # h_0 alone, as for a GRU: nn.LSTM reads its rows
+            ours = _nn_lstm_says(dims_text((hx.dim() - 1,) * 2), ours)  # hx[0], hx[1] as h, c
+        raise InputTypeError(ours)
     for name, t in zip(("h_0", "c_0"), hx, strict=True):
         if not isinstance(t, Tensor):
             raise NotATensorError(f"hx must be a pair of tensors (h_0, c_0); {name} is a"
                                   f" {type(t).__name__}")
     h_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
     rows = lstm.num_layers * (2 if lstm.bidirectional else 1)
-    for name, t, size in (("h_0", hx[0], h_out), ("c_0", hx[1], lstm.hidden_size)):
+    dims = (hx[0].dim(), hx[1].dim())
+    for k, (name, t, size) in enumerate((("h_0", hx[0], h_out), ("c_0", hx[1], lstm.hidden_size))):
         want = (rows, size) if unbatched else (rows, batch, size)
         if tuple(t.shape) != want:
             last = "proj_size" if name == "h_0" and lstm.proj_size else "hidden_size"
-            raise InputError(f"{name} must have shape {want} (num_layers * num_directions,"
-                             f"{'' if unbatched else ' batch,'} {last}), got {tuple(t.shape)}")
+            ours = (f"{name} must have shape {want} (num_layers * num_directions,"
+                    f"{'' if unbatched else ' batch,'} {last}), got {tuple(t.shape)}")
+            if not packed and dims != (want_dim, want_dim):
+                theirs = dims_text(dims)
+            else:  # nn.LSTM compares (rows, batch, size), unbatched hx with a batch of 1 inserted
+                got = list(t.shape)
+                if unbatched:
+                    got.insert(1, 1)
+                theirs = f"Expected hidden[{k}] size {(rows, batch, size)}, got {got}"
+            raise InputError(_nn_lstm_says(theirs, ours))
         if t.dtype != data.dtype:
             raise InputTypeError(f"{name} dtype {t.dtype} differs from the input's ({data.dtype})")
         if t.device != data.device:
-            raise InputError(f"{name} is on {t.device} but the input is on {data.device}")
+            raise InputError(_nn_lstm_says(
+                f"Input and hidden tensors are not at the same device, found input tensor at"
+                f" {data.device} and hidden tensor at {t.device}",
+                f"{name} is on {t.device} but the input is on {data.device}"))
 
 
 def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
@@ -521,7 +589,7 @@ def _to_time_major(lstm: nn.LSTM, input, hx, unbatched: bool) -> _Input:
             padded = input.transpose(0, 1) if lstm.batch_first else input  # (T, B, I)
         x, like, B = Seq(padded=padded), None, padded.shape[1]
     data = input.data if like is not None else input
-    _check_hx(lstm, hx, B, unbatched, data)
+    _check_hx(lstm, hx, B, unbatched, data, packed=like is not None)
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
     H_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
     if hx is None:
