@@ -450,8 +450,8 @@ def drive_direction_buttons(page, name):
     assert kernel_value(page, "explorer.direction.value") == 1
     assert "reverse direction" in kernel_value(page, "explorer.fig.get_suptitle()")
     b = kernel_value(page, "explorer.batch.value")
-    assert kernel_value(page, f"bool((torch.as_tensor(np.asarray(explorer.images[1][0]"
-                              f".get_array())) == states.h[1, 1, :, {b}].T).all())")
+    assert kernel_value(page, f"bool((torch.as_tensor(__import__('numpy').asarray(explorer"
+                              f".images[1][0].get_array())) == states.h[1, 1, :, {b}].T).all())")
     page.locator(".widget-toggle-buttons button", has_text="forward").first.click()
     poll(page, lambda: kernel_value(page, "explorer.direction.value") == 0, "forward again")
     return {"direction buttons": [ms]}
