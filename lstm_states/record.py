@@ -216,6 +216,7 @@ class _RecordingForward:
             return fields, None
         return fields, sorted({k for r, _ in self.sinks for k in r.layers})
 
+    @torch.compiler.disable  # one eager call under torch.compile (see the README)
     def __call__(self, input, hx=None):
         fields, layers = self._selection()
         edits = [e for r, name in self.sinks for e in r.edits.get(name, ())] or None
