@@ -17,6 +17,9 @@ from torch import nn
 
 from lstm_states import LayerwiseLSTM, LSTMStates, capture, record
 
+# torch's own, said while inductor loads
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")
+
 
 @functools.cache
 def _inductor_problem():
@@ -226,6 +229,8 @@ def test_record_with_allow_rnn(backend):
     assert_identical(rec.one("lstm"), eager_rec.one("lstm"))
     assert_identical(inside[1:3], eager[1:3])  # nn.LSTM's kernel inside the block
     assert_identical(afresh, before)  # compiled afresh: the code compiled before the block
+    if torch.__version__.startswith("2.13."):  # README: dynamo keeps the block's code after it
+        assert_identical(after, inside)
     if backend == "eager":  # dynamo's graph calls nn.LSTM's kernel
         assert_identical(before, inside)
         assert_identical(after, before)
