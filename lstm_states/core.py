@@ -484,6 +484,7 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
 # capture
 
 
+@torch.compiler.disable
 def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
             hx: Optional[Tuple[Tensor, Tensor]] = None, *, fields: Iterable[str] = FIELDS,
             layers: Optional[Sequence[int]] = None, route: Optional[str] = None,

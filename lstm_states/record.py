@@ -41,6 +41,14 @@ Choices:
 - An nn.LSTM subclass that overrides ``forward`` (other than LayerwiseLSTM), or a module whose
   ``forward`` another tool already replaced on the instance, is refused with an error: recording
   it would silently bypass that code. Leave it out with ``include``.
+- Under ``torch.compile`` the patched forward runs as one eager call (``torch.compiler.disable``;
+  dynamo does not trace an nn.LSTM anyway unless ``torch._dynamo.config.allow_rnn`` is on), so
+  a compiled model records as an eager one, bit for bit. With ``allow_rnn`` on and autograd on,
+  a model compiled by inductor runs inductor's own LSTM code (measured up to 1.8e-7 off
+  nn.LSTM's kernel in float32), inside the block nn.LSTM's kernel, and after the block dynamo
+  keeps the code it compiled for the block (``torch._dynamo.reset()`` compiles afresh): the
+  results inside and after the block can differ by that much from before it, so ``record``
+  warns when ``allow_rnn`` is on.
 - Inside the block, save weights with ``state_dict()`` (unchanged), not by pickling or
   deep-copying the whole model: the temporary ``forward`` attribute would travel with it.
 
@@ -54,6 +62,8 @@ GPU memory once the forward's graph is gone), and call ``rec.clear()`` between b
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -216,6 +226,7 @@ class _RecordingForward:
             return fields, None
         return fields, sorted({k for r, _ in self.sinks for k in r.layers})
 
+    @torch.compiler.disable  # one eager call under torch.compile (see the README)
     def __call__(self, input, hx=None):
         fields, layers = self._selection()
         edits = [e for r, name in self.sinks for e in r.edits.get(name, ())] or None
@@ -319,6 +330,15 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
     ValueError if nothing is selected, or for a selection (fields, layers) capture refuses.
     """
     chosen = _select(model, include)
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None and getattr(dynamo.config, "allow_rnn", False):
+        warnings.warn("torch._dynamo.config.allow_rnn is on: a compiled model may run its nn.LSTMs"
+                      " as code the compiler generated (inductor's rounds differently from"
+                      " nn.LSTM's kernel), while inside record they run nn.LSTM's own kernel,"
+                      " eagerly, and dynamo may keep the code it compiled for the block after"
+                      " it; so the compiled model's results inside and after the block can"
+                      " differ by float rounding from before it (torch._dynamo.reset() compiles"
+                      " afresh)", stacklevel=3)
     fields = check_fields(fields)
     for name, module in chosen:
         try:

@@ -711,3 +711,131 @@ def test_large_state_buffers_ask_for_huge_pages(monkeypatch):
     assert length >= big.numel() * 4 - 2 * (2 << 20)
     big.fill_(1.0)  # usable whatever madvise said
     assert routes.empty(torch.zeros(1, dtype=torch.float64), 2, 3).dtype == torch.float64
+
+
+# ---------------------------------------------------------------------------- caught mutations
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("fields,layers", [(("h",), [0]), (("h", "c", "gates"), [0]),
+                                           (("c",), [1]), (("h",), [0, 2]), (("gates",), [2])])
+def test_dropout_applies_to_every_layer_whatever_is_kept(fields, layers, packed):
+    # training mode: each layer's input but the first gets dropout whether or not that layer's
+    # states are kept; so output, h_n and c_n are those of the full capture and of nn.LSTM
+    # under the same seed, and the kept states the full capture's
+    lstm = make(num_layers=3, dropout=0.5).train()
+    x = batch_input(lstm, T=6, B=3)
+    if packed:
+        x = pack_padded_sequence(x, torch.tensor([6, 2, 4]), enforce_sorted=False)
+    results = []
+    for call in (lambda: capture(lstm, x, fields=fields, layers=layers),
+                 lambda: capture(lstm, x), lambda: lstm(x)):
+        torch.manual_seed(11)
+        results.append(call())
+    part, full, reference = results
+    for got in (part, full):
+        output, (h_n, c_n) = got
+        want = reference[0]
+        if packed:
+            output, want = output.data, want.data
+        torch.testing.assert_close(output, want)
+        torch.testing.assert_close(h_n, reference[1][0])
+        torch.testing.assert_close(c_n, reference[1][1])
+    assert part.layers == tuple(layers)
+    for name in fields:
+        assert torch.equal(getattr(part, name), getattr(full, name)[layers])
+
+
+def test_a_subclass_of_a_subclass_is_judged_by_the_forward_it_runs():
+    class Scaled(nn.LSTM):  # its own forward
+        def forward(self, input, hx=None):
+            return super().forward(input * 0.5, hx)
+
+    class Inherits(Scaled):  # no forward of its own: it runs Scaled's
+        pass
+
+    class Overrides(Inherits):  # a forward of its own again
+        def forward(self, input, hx=None):
+            return nn.LSTM.forward(self, input, hx)
+
+    class Plain(nn.LSTM):
+        pass
+
+    class PlainToo(Plain):  # nn.LSTM's forward, two classes down
+        pass
+
+    class Layerwise(LayerwiseLSTM):  # LayerwiseLSTM's forward
+        pass
+
+    from lstm_states import record
+
+    x = batch_input(make())
+    for cls in (Scaled, Inherits, Overrides):
+        lstm = cls(5, 7).double()
+        with pytest.raises(TypeError, match="own forward"):
+            capture(lstm, x)
+        with pytest.raises(TypeError, match="own forward"):
+            LayerwiseLSTM.from_lstm(lstm)
+        with pytest.raises(TypeError, match="own forward"), record(nn.Sequential(lstm)):
+            pass
+        assert "forward" not in lstm.__dict__
+    for cls in (PlainToo, Layerwise):
+        lstm = cls(5, 7).double().eval()
+        torch.testing.assert_close(capture(lstm, x), lstm(x))
+        with torch.no_grad(), record(nn.Sequential(lstm)) as rec:
+            lstm(x)
+        assert len(rec["0"]) == 1
+
+
+def _thp_enabled():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[never]" not in f.read()
+    except OSError:
+        return False
+
+
+def _vm_flags(address):
+    """The VmFlags of this process's mapping that holds ``address`` (/proc/self/smaps)."""
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()[0] if line.strip() else ""
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                start, stop = (int(v, 16) for v in head.split("-"))
+                inside = start <= address < stop
+            elif inside and line.startswith("VmFlags:"):
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not _thp_enabled(), reason="no transparent huge pages on this machine"
+                    " (/sys/kernel/mm/transparent_hugepage/enabled missing or 'never')")
+def test_large_state_buffers_really_get_huge_pages():
+    # the real madvise call: the huge pages inside a large buffer are marked MADV_HUGEPAGE
+    # ("hg" in the mapping's VmFlags); a pointer truncated to 32 bits would mark nothing
+    from lstm_states import routes
+
+    big = routes.empty(torch.zeros(1), 4, 300, 64, 256)  # 78.6 MB
+    page = 2 << 20
+    first = (big.data_ptr() + page - 1) // page * page  # the first whole huge page inside it
+    assert "hg" in _vm_flags(first)
+    assert "hg" in _vm_flags(first + 20 * page)
+    small = torch.empty(4, 300, 64, 256)  # the same size without routes.empty: not marked
+    assert "hg" not in _vm_flags((small.data_ptr() + page - 1) // page * page)
+    big.fill_(1.0)
+
+
+def test_madvise_gets_a_64_bit_pointer():
+    # without argtypes, ctypes passes a Python int as a C int: a 64-bit address is truncated
+    import ctypes
+
+    from lstm_states import routes
+
+    routes.empty(torch.zeros(1), 4, 300, 64, 256)  # looks madvise up (on Linux)
+    if not routes._madvise:
+        pytest.skip("no madvise on this platform")
+    assert routes._madvise.argtypes, "madvise without argtypes: the address passed as a C int"
+    assert routes._madvise.argtypes[0] in (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64)
+    assert ctypes.sizeof(routes._madvise.argtypes[0]) == ctypes.sizeof(ctypes.c_void_p)
+    assert routes._madvise.argtypes[1] in (ctypes.c_size_t, ctypes.c_uint64)

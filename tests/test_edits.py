@@ -409,3 +409,93 @@ def test_edits_on_cuda_equal_the_cpu(grad):
     for field in ("h", "c", "gates", "h_n", "c_n", "output"):
         torch.testing.assert_close(getattr(gpu, field).cpu(), getattr(cpu, field), atol=1e-4,
                                    rtol=1e-4, msg=field)
+
+
+# ---------------------------------------------------------------------------- stretch boundaries
+# Edits next to the ends and around MIN_KERNEL_STRETCH (8) steps from each other, as explicit
+# examples: hypothesis finds a dropped or misplaced stretch only when it happens to draw it.
+
+BOUNDARY_T = 20
+BOUNDARY_STEPS = [[18], [19], [0], [1], [7], [8], [9], [11], [12], [0, 8], [0, 9], [1, 10],
+                  [7, 16], [3, 18], [10, 19], [0, 19], [18, 19]]
+
+
+def _reference_final(h, c, lengths=None):
+    """h_n, c_n of the reference's states (L, D, T, B, *): forward at each sequence's last step,
+    reverse at 0; and the top layer's output (T, B, D*H_out)."""
+    L, D, T, B = h.shape[:4]
+    n = lengths if lengths is not None else torch.full((B,), T)
+    rows = torch.arange(B)
+    at = [n - 1, torch.zeros_like(n)]
+    h_n = torch.stack([h[k, d, at[d], rows] for k in range(L) for d in range(D)])
+    c_n = torch.stack([c[k, d, at[d], rows] for k in range(L) for d in range(D)])
+    return torch.cat(list(h[-1]), -1), h_n, c_n
+
+
+@pytest.mark.parametrize("route", ["kernel", "autograd"])
+@pytest.mark.parametrize("steps", BOUNDARY_STEPS, ids=str)
+def test_edits_at_stretch_boundaries_match_the_reference(steps, route):
+    # both directions edited: an input position t is processing step T-1-t in reverse
+    lstm = make(num_layers=2, bidirectional=True)
+    x = torch.randn(BOUNDARY_T, 2, 3, dtype=torch.float64)
+    e = [Edit("c", 0, steps, unit=1, scale=0.5), Edit("h", 0, steps, direction=1, add=0.25),
+         Edit("f", 1, steps, scale=0.0)]
+    st_ = run(lstm, x, None, e, route)
+    ref = reference(lstm, x, None, e)
+    assert_states(st_, ref, lstm)
+    output, h_n, c_n = _reference_final(ref[0], ref[1])
+    torch.testing.assert_close(st_.output.detach(), output)
+    torch.testing.assert_close(st_.h_n.detach(), h_n)
+    torch.testing.assert_close(st_.c_n.detach(), c_n)
+
+
+def test_stretches_cover_every_step_once():
+    # for every T up to 20 and every one or two edited steps: the stretches tile 0..T-1 in
+    # order, edited steps are computed step by step, and the kernel runs >= 8 steps at a time
+    for T in range(1, 21):
+        cases = [(k,) for k in range(T)] + [(a, b) for a in range(T) for b in range(a + 1, T)]
+        for edited in cases:
+            steps = edits.StepEdits(False)
+            for k in edited:
+                steps.add(k, Edit("h", 0, 0, set=0.0), None, None)
+            steps.steps = frozenset(steps.by_step)
+            stretches = edits._stretches(T, steps)
+            assert stretches[0][1] == 0 and stretches[-1][2] == T, (T, edited, stretches)
+            for (_, _, stop), (_, start, _) in zip(stretches[:-1], stretches[1:], strict=True):
+                assert stop == start, (T, edited, stretches)
+            for kind, start, stop in stretches:
+                assert stop > start
+                if kind == "kernel":
+                    assert stop - start >= edits.MIN_KERNEL_STRETCH
+                    assert not any(start <= k < stop for k in edited), (T, edited, stretches)
+
+
+# ---------------------------------------------------------------------------- packed, h only
+
+
+@pytest.mark.parametrize("route", ["kernel", "autograd"])
+@pytest.mark.parametrize("fields,layers", [(("h",), None), (("h",), [1]), (("gates",), [0]),
+                                           (("c",), [1]), (("h", "c", "gates"), [0])])
+def test_packed_edits_give_the_final_states_whatever_is_kept(fields, layers, route):
+    # h_n and c_n come from each sequence's own last step, also of what is not kept: c and the
+    # gates must be computed in an edited layer even when only h (or another layer) is kept
+    lstm = make(num_layers=2, bidirectional=True)
+    T, lengths = 12, torch.tensor([12, 5, 9])
+    x = torch.randn(T, 3, 3, dtype=torch.float64)
+    x = x * (torch.arange(T)[:, None] < lengths[None, :])[..., None]  # zeros past the ends
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    e = [Edit("c", 0, [2, 10], unit=0, scale=0.5), Edit("g", 1, 3, direction=1, set=0.1)]
+    for _ in range(2):  # (twice: a reused buffer must not pass for a computed one)
+        st_ = run(lstm, packed, None, e, route, fields=fields, layers=layers)
+        h, c, g = reference(lstm, x, None, e, lengths)
+        output, h_n, c_n = _reference_final(h, c, lengths)
+        torch.testing.assert_close(pad_packed_sequence(st_.output)[0].detach(), output)
+        torch.testing.assert_close(st_.h_n.detach(), h_n)
+        torch.testing.assert_close(st_.c_n.detach(), c_n)
+        kept = list(range(2)) if layers is None else layers
+        for name, ref in (("h", h), ("c", c), ("gates", g)):
+            got = getattr(st_, name)
+            if name in fields:
+                torch.testing.assert_close(got.detach(), ref[kept])
+            else:
+                assert got is None

@@ -711,3 +711,48 @@ def test_a_model_changing_the_output_in_place_leaves_the_recording_alone():
     assert_close(y, expected + x)
     assert_close(rec.one("lstm").h[-1, 0], expected)
     assert_close(rec.one("lstm").output, expected)
+
+
+# ---------------------------------------------------------------------------- caught mutations
+
+
+def test_nested_blocks_apply_the_outer_blocks_edits_first():
+    from lstm_states import Edit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LSTM(3, 5, num_layers=2)).double().eval()  # the LSTM is "0"
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    outer, inner = Edit("c", 0, 3, set=1.0), Edit("c", 0, 3, scale=0.5)  # they do not commute
+    with torch.no_grad():
+        with record(model, edits={"0": [outer]}) as outer_rec:
+            with record(model, edits={"0": [inner]}) as inner_rec:
+                output, (h_n, c_n) = model(x)
+        want = capture(model[0], x, edits=[outer, inner])
+        inner_first = capture(model[0], x, edits=[inner, outer])
+    assert (want.c[0, 0, 3] == 0.5).all() and (inner_first.c[0, 0, 3] == 1.0).all()
+    assert torch.equal(output, want.output)
+    assert torch.equal(h_n, want.h_n) and torch.equal(c_n, want.c_n)
+    for rec in (outer_rec, inner_rec):
+        for name in ("h", "c", "gates"):
+            assert torch.equal(getattr(rec.one("0"), name), getattr(want, name))
+
+
+@pytest.mark.parametrize("layers", [[0], [1], [0, 2]])
+def test_record_of_some_layers_in_training_mode_keeps_every_dropout(layers):
+    # the model's output under record(layers=...) in training mode: what it is without record
+    # (and nn.LSTM's own) under the same seed, dropout applied to every layer's input but the
+    # first, kept or not
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LSTM(3, 5, num_layers=3, dropout=0.5)).double().train()
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    torch.manual_seed(7)
+    plain = model(x)
+    torch.manual_seed(7)
+    with record(model, layers=layers) as rec:
+        recorded = model(x)
+    torch.manual_seed(7)
+    full = capture(model[0], x)
+    assert_close(recorded, plain)
+    assert rec.one("0").layers == tuple(layers)
+    assert torch.equal(rec.one("0").h, full.h[layers])
+    assert torch.equal(recorded[0], full.output)

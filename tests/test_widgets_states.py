@@ -190,3 +190,21 @@ def test_explorers_name_the_captured_layers_and_need_their_fields():
     np.testing.assert_allclose(ex.c_lines[2].get_ydata(), upper.c[1, 0, 3, 0])
     with pytest.raises(ValueError, match="no c"):
         StateExplorer(h_only)
+
+
+def test_state_explorer_pickers_rescale_the_value_axes():
+    # each batch element and direction has its own range (scaled): after a pick, every value
+    # axis covers the picked sequence's h and c at every step, and fits them (not the old ones)
+    st = states(2, bidirectional=True, T=7, B=3)
+    scale = torch.tensor([1.0, 6.0, 0.2])[None, None, None, :, None]  # (.., B, ..): per sequence
+    scale = scale * torch.tensor([1.0, 2.5])[None, :, None, None, None]  # per direction
+    st = st._replace(h=st.h * scale, c=st.c * scale)
+    ex = StateExplorer(st)
+    for b, d in [(0, 0), (1, 0), (1, 1), (2, 1), (2, 0), (0, 1)]:
+        ex.batch.value, ex.direction.value = b, d
+        values = torch.cat([st.h[:, d, :, b].flatten(), st.c[:, d, :, b].flatten()])
+        low, high = float(values.min()), float(values.max())
+        for ax in ex.value_axes.values():
+            y0, y1 = ax.get_ylim()
+            assert y0 <= low and high <= y1, ((b, d), (y0, y1), (low, high))
+            assert y1 - y0 <= 1.25 * (high - low), ((b, d), (y0, y1), (low, high))
