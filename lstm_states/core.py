@@ -245,12 +245,17 @@ def _rebuild(fields: dict) -> LSTMStates:
 
 # pytree: an LSTMStates flattens to exactly the leaves of nn.LSTM's (output, (h_n, c_n)), so
 # torch.func and friends see the same values; it rebuilds as an LSTMStates holding those
-pytree.register_pytree_node(
+# (torch 2.1 has only the private _register_pytree_node, without serialized_type_name)
+_register, _named = getattr(pytree, "register_pytree_node", None), {
+    "serialized_type_name": "lstm_states.LSTMStates"}
+if _register is None:
+    _register, _named = pytree._register_pytree_node, {}
+_register(
     LSTMStates,
     lambda s: ([s[0], s[1]], (s.batch_first, s.num_directions)),
     lambda children, ctx: LSTMStates(children[0], *children[1], batch_first=ctx[0],
                                      num_directions=ctx[1]),
-    serialized_type_name="lstm_states.LSTMStates")
+    **_named)
 
 
 def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, hidden_size: int,

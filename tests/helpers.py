@@ -1,7 +1,9 @@
 """Shared test helpers: an independent reference built only from nn.LSTM's own parameters."""
 
 import torch
+import torch.utils._pytree as pytree
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 
 class RefEdit:
@@ -101,3 +103,14 @@ def cell_reference(lstm: nn.LSTM, x: torch.Tensor, hx=None, lengths=None, edits=
         gs.append(torch.stack(g_d))
         inp = torch.cat(h_d, -1)
     return torch.stack(hs), torch.stack(cs), torch.stack(gs)
+
+
+def tree_leaves(tree):
+    """The pytree leaves of ``tree``, each PackedSequence among them opened into its four fields
+    (data, batch_sizes, sorted_indices, unsorted_indices) as newer torch's pytree opens it
+    itself; older releases keep it as one leaf (torch 2.1 also lacks pytree.tree_leaves). The
+    same list on every torch release tested (tools/torch_versions.sh)."""
+    leaves = []
+    for leaf in pytree.tree_flatten(tree)[0]:
+        leaves.extend(leaf if isinstance(leaf, PackedSequence) else [leaf])
+    return leaves

@@ -8,7 +8,6 @@ and gradients are compared with a run without record.
 
 import pytest
 import torch
-import torch.utils._pytree as pytree
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -18,6 +17,7 @@ from torch.testing import assert_close
 import lstm_states
 from lstm_states import LayerwiseLSTM, LSTMStates, capture
 from lstm_states.record import Recording, record
+from tests.helpers import tree_leaves
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
@@ -501,7 +501,7 @@ def test_record_is_bit_identical_to_the_plain_model(layers, bidirectional, batch
         plain = model(x, hx)
         with record(model) as rec:
             recorded = model(x, hx)
-    for a, b in zip(pytree.tree_leaves(recorded), pytree.tree_leaves(plain), strict=True):
+    for a, b in zip(tree_leaves(recorded), tree_leaves(plain), strict=True):
         assert (a is None and b is None) or torch.equal(a, b)
     assert rec.one("lstm").h.shape[:2] == (layers, D)
 
