@@ -223,3 +223,24 @@ def test_the_edit_example_runs_and_edits():
     assert (st.c[0, 0, 100:, :, 33] == 0).all() and (st.c[0, 0, :100, :, 33] != 0).all()
     assert not torch.allclose(st.output, capture(lstm, scope["x"]).output)
     assert (rec.one("lstm").gate("f")[1, 0, 7] == 0).all()
+
+
+def test_the_exactness_paragraph():
+    from lstm_states import capture
+    from lstm_states.core import choose_route
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(8, 256, num_layers=2).eval()
+    x = torch.randn(5, 32, 8)  # batch x hidden size = 8192
+    assert choose_route(lstm, x) == "autograd"  # autograd on: the kernel, through autograd
+    with torch.no_grad():
+        # "without autograd, when c or the gates are kept and batch x hidden size is 8192 or
+        # more, capture computes each layer step by step"
+        assert choose_route(lstm, x) == "stepwise"
+        assert choose_route(lstm, x[:, :31]) == "kernel"
+        assert choose_route(lstm, x, fields=("h",)) == "kernel"
+        output, (h_n, c_n) = lstm(x)
+        torch.testing.assert_close(tuple(capture(lstm, x)), (output, (h_n, c_n)))
+        kernel = capture(lstm, x, route="kernel")  # "keeps the bit-for-bit way"
+        assert torch.equal(kernel.output, output) and torch.equal(kernel.h_n, h_n)
+        assert torch.equal(kernel.c_n, c_n)
