@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -30,12 +31,98 @@ def test_the_no_dependency_answer_gives_every_layer():
     torch.manual_seed(0)
     scope = _run(BLOCKS[0])
     lstm, x, h = scope["lstm"], scope["x"], scope["h"]
-    with torch.no_grad():
-        output, (h_n, c_n) = lstm(x)
+    output, (h_n, c_n) = lstm(x)  # autograd on, as in the block
     assert h.shape == (2, 50, 4, 16)
-    torch.testing.assert_close(h[-1], output)  # "h[-1] is lstm(x)[0]"
-    torch.testing.assert_close(h[:, -1], h_n)  # and every layer's last step is h_n
+    assert torch.equal(h[-1], output)  # "h[-1] is lstm(x)[0]", bit for bit on the CPU
+    assert torch.equal(h[:, -1], h_n)  # and every layer's last step is h_n
     assert not torch.allclose(h[0], output, atol=1e-3)  # layer 0 is something else
+
+
+def _snippet(lstm, x):
+    """The README's package-free block run on this lstm and x (its own two example lines out)."""
+    body = "\n".join(line for line in BLOCKS[0].splitlines()
+                     if not line.startswith(("lstm = ", "x = ")))
+    scope = {"lstm": lstm, "x": x}
+    exec(compile(body, "README.md", "exec"), scope)
+    return scope["h"]
+
+
+# what the README says the snippet holds for: every nn.LSTM option, float64, training mode with
+# dropout (seeded alike), unbatched input
+CONFIGS = [dict(bias=bias, batch_first=bf, bidirectional=bi, proj_size=proj)
+           for bias in (True, False) for bf in (False, True) for bi in (False, True)
+           for proj in (0, 3)]
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train-dropout"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_the_no_dependency_answer_holds_where_the_readme_says(config, train, dtype):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 6, num_layers=3, dtype=dtype, dropout=0.4 * train, **config).train(train)
+    T, B, D, H_out = 7, 4, 1 + config["bidirectional"], config["proj_size"] or 6
+    x = torch.randn(B, T, 5, dtype=dtype) if config["batch_first"] else torch.randn(T, B, 5, dtype=dtype)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        output, (h_n, _) = lstm(x)
+    torch.manual_seed(1)  # seeded alike: the same dropout masks on the CPU
+    with torch.no_grad():
+        h = _snippet(lstm, x)
+    assert h.shape == (3, *output.shape) and h.dtype == dtype
+    assert torch.equal(h[-1], output)  # h[-1] is lstm(x)[0], bit for bit
+    h_t = h.transpose(1, 2) if config["batch_first"] else h  # (L, T, B, D*H_out)
+    h_last = [h_t[:, -1, :, :H_out], h_t[:, 0, :, H_out:]][:D]  # forward ends at T-1, reverse at 0
+    assert torch.equal(torch.stack(h_last, dim=1).flatten(0, 1), h_n)  # every layer's h_n row
+
+
+def test_the_no_dependency_answer_unbatched_shared_and_refusing_packed_input():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 6, num_layers=2).eval()
+    x = torch.randn(7, 5)  # unbatched (T, I)
+    h = _snippet(lstm, x)
+    output, (h_n, _) = lstm(x)
+    assert h.shape == (2, 7, 6) and torch.equal(h[-1], output) and torch.equal(h[:, -1], h_n)
+    h.sum().backward()  # "shared, not copied: gradients reach them"
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lstm.parameters())
+    packed = pack_padded_sequence(torch.randn(7, 2, 5), torch.tensor([7, 4]))
+    with pytest.raises(AttributeError):  # "not for packed input": it fails, loudly
+        _snippet(lstm, packed)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("config", CONFIGS[::2], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_the_no_dependency_answer_on_a_gpu(config):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 6, num_layers=3, device="cuda", **config).eval()
+    x = torch.randn(4, 7, 5, device="cuda")  # (B, T, I) or (T, B, I): both are valid shapes
+    with torch.no_grad():
+        output, _ = lstm(x)
+        h = _snippet(lstm, x)
+    assert h.device.type == "cuda"
+    torch.testing.assert_close(h[-1], output)  # within float tolerance: cuDNN
+
+
+def test_the_table_of_what_to_read():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, num_layers=2)
+    x, lengths = torch.randn(6, 2, 3), torch.tensor([6, 3])
+    output, (h_n, _) = lstm(x)
+    torch.testing.assert_close(h_n[-1], output[-1])  # one length, one direction
+    out_packed, (h_n_packed, _) = lstm(pack_padded_sequence(x, lengths, enforce_sorted=False))
+    padded, _ = pad_packed_sequence(out_packed)
+    torch.testing.assert_close(h_n_packed[-1, 1], padded[2, 1])  # sequence 1's own last step
+    assert not torch.allclose(output[-1, 1], h_n_packed[-1, 1], atol=1e-3)  # read the padding
+    assert not padded[-1, 1].any()  # unpacked packed output: zeros past the end
+    bi = nn.LSTM(3, 5, num_layers=2, bidirectional=True)
+    output, (h_n, _) = bi(x)
+    both = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+    torch.testing.assert_close(both, torch.cat([output[-1, :, :5], output[0, :, 5:]], dim=-1))
+    assert not torch.allclose(both, output[-1], atol=1e-3)  # output[-1] is not it
 
 
 def test_the_package_answer_returns_what_nn_lstm_returns():
@@ -136,3 +223,24 @@ def test_the_edit_example_runs_and_edits():
     assert (st.c[0, 0, 100:, :, 33] == 0).all() and (st.c[0, 0, :100, :, 33] != 0).all()
     assert not torch.allclose(st.output, capture(lstm, scope["x"]).output)
     assert (rec.one("lstm").gate("f")[1, 0, 7] == 0).all()
+
+
+def test_the_exactness_paragraph():
+    from lstm_states import capture
+    from lstm_states.core import choose_route
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(8, 256, num_layers=2).eval()
+    x = torch.randn(5, 32, 8)  # batch x hidden size = 8192
+    assert choose_route(lstm, x) == "autograd"  # autograd on: the kernel, through autograd
+    with torch.no_grad():
+        # "without autograd, when c or the gates are kept and batch x hidden size is 8192 or
+        # more, capture computes each layer step by step"
+        assert choose_route(lstm, x) == "stepwise"
+        assert choose_route(lstm, x[:, :31]) == "kernel"
+        assert choose_route(lstm, x, fields=("h",)) == "kernel"
+        output, (h_n, c_n) = lstm(x)
+        torch.testing.assert_close(tuple(capture(lstm, x)), (output, (h_n, c_n)))
+        kernel = capture(lstm, x, route="kernel")  # "keeps the bit-for-bit way"
+        assert torch.equal(kernel.output, output) and torch.equal(kernel.h_n, h_n)
+        assert torch.equal(kernel.c_n, c_n)
