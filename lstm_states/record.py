@@ -264,9 +264,13 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
         raise TypeError(f"record() needs an nn.Module, got {type(model).__name__}")
     lstms = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)]
     if not lstms:
-        cells = [n for n, m in model.named_modules() if isinstance(m, (nn.LSTMCell, nn.RNNBase))]
-        hint = (f" (it has {_listing(cells)}, which are not nn.LSTM: an nn.LSTMCell's h and c"
-                " are already every state)") if cells else ""
+        others = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.LSTMCell, nn.RNNBase))]
+        hint = ""
+        if others:  # e.g. " (it has '0': GRU)"
+            hint = " (it has " + ", ".join(f"{n!r}: {type(m).__name__}" for n, m in others)
+            if any(isinstance(m, nn.LSTMCell) for _, m in others):
+                hint += "; an nn.LSTMCell's h and c are already every state"
+            hint += ")"
         raise ValueError(f"record() found no nn.LSTM in this {type(model).__name__}{hint}:"
                          " nothing to record")
     available = dict(lstms)

@@ -191,7 +191,9 @@ def test_04_cell_diagram_numbers_obey_the_equations(ch04):
 
 def test_04_gate_viewer_shows_the_step(ch04):
     viewer, st_shaped, H = ch04["viewer"], ch04["st_shaped"], ch04["H"]
-    t = 12
+    start = viewer.slider.value  # the chapter shows step 12
+    assert start == 12
+    t = 11
     viewer.slider.value = t
     try:
         assert torch.equal(array(viewer.axes[0].collections[0]), st_shaped.gates[0, 0, :, t, 0])
@@ -211,7 +213,7 @@ def test_04_gate_viewer_shows_the_step(ch04):
         assert (history[:, 0] - 2).abs().max() < 1e-3  # unit 0 keeps its 2
         assert (history[:-1, 2] > history[1:, 2]).all()  # unit 2 grows at every step
     finally:
-        viewer.slider.value = 0
+        viewer.slider.value = start
 
 
 def test_04_package_returns_and_shaped_gates(ch04):
@@ -222,6 +224,13 @@ def test_04_package_returns_and_shaped_gates(ch04):
     assert f_s[:, 0].min() > 0.9999 and i_s[:, 0].max() < 1e-4  # unit 0: f ~ 1, i ~ 0
     assert o_s[:, 1].max() < 1e-4  # unit 1: o ~ 0
     assert (o_s[:, 2] == 1).all() and ch04["st_shaped"].h.abs().max() == 1  # reached in float32
+
+
+def test_04_untrained_gates_hover_around_the_middle(ch04):
+    st = ch04["st"]  # "i, f and o hover around 0.5 (and g around 0)"; "forget gates about 0.5"
+    for name in "ifo":
+        assert 0.45 < st.gate(name).mean() < 0.55, name
+    assert st.gate("g").mean().abs() < 0.1
 
 
 def test_04_saturation_details(ch04):
@@ -307,6 +316,10 @@ def test_06_cpu_facts(ch06):
     assert storages(lstm) == storages(ch06["other"]) == len(ch06["params"])
     seen = ch06["seen"]
     assert ch06["examine"](ch06["copy_into"]) == (0, False)  # load_state_dict's in-place copy
+    new_values = {name: torch.randn_like(v) for name, v in lstm.state_dict().items()}
+    assigned = copy.deepcopy(lstm)
+    assigned.load_state_dict(new_values, assign=True)  # new parameter objects: forward notices
+    assert ch06["flatten_calls"](assigned, lambda m: m(ch06["x"])) == 1
     assert seen["weight-drop, training"] == (1, True)
 
 
