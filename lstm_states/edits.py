@@ -18,7 +18,7 @@ for packed input an edit at a position past a sequence's end leaves that sequenc
 
 How: the edits route (``route``) runs every layer without edits by the route capture would take
 anyway. In an edited layer each direction runs the fused kernel up to its first edited step,
-steps through the edited steps one by one (``routes.steps_in_place`` / ``steps_autograd`` with
+steps through the edited steps one by one (``cells.steps_in_place`` / ``steps_autograd`` with
 the edits applied), and goes on with the fused kernel from the edited state between and after
 them; the gates and c of the kernel's stretches are replayed from its h as capture does.
 """
@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from . import routes
+from . import cells, routes
 from .routes import LayerRun, LayerStates, Seq
 
 __all__ = ["Edit", "EDIT_FIELDS", "plan", "route"]
@@ -135,7 +135,7 @@ def _int_list(v) -> bool:
 
 class StepEdits:
     """The edits of one layer and direction, by processing step; the ``edit`` callback of
-    ``routes.steps_in_place`` / ``steps_autograd`` (over a stretch starting at ``offset``)."""
+    ``cells.steps_in_place`` / ``steps_autograd`` (over a stretch starting at ``offset``)."""
 
     def __init__(self, in_place: bool):
         self.by_step: Dict[int, Dict[str, List[Tuple[Edit, Optional[Tensor], Optional[Tensor]]]]] = \
@@ -352,11 +352,11 @@ def _stretches_in_place(x, h0, c0, params, steps: StepEdits, replay: bool, bufs)
             h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_t, c_t, params)
             h[a:b].copy_(h_seg)
             if replay:
-                routes.replay_in_place(x[a:b], h[a:b], h[a - 1] if a else h0,
+                cells.lstm_replay_in_place(x[a:b], h[a:b], h[a - 1] if a else h0,
                                        c[a - 1] if a else c0, params,
                                        LayerStates(None, c[a:b], g[:, a:b]), {"c", "gates"})
         else:
-            routes.steps_in_place(x[a:b], h_t, c_t, params, (h[a:b], c[a:b], g[:, a:b]),
+            cells.steps_in_place(x[a:b], h_t, c_t, params, (h[a:b], c[a:b], g[:, a:b]),
                                   steps.window(a, b))
             h_t, c_t = h[b - 1], c[b - 1]
     return h_t, c_t
@@ -370,13 +370,13 @@ def _stretches_autograd(x, h0, c0, params, steps: StepEdits, replay: bool, train
         if kind == "kernel":
             h_prev, c_prev = h_t, c_t
             h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_prev, c_prev, params, train)
-            c_seg, g_seg = routes.replay(x[a:b], h_seg, h_prev, c_prev, params, None,
+            c_seg, g_seg = cells.lstm_replay(x[a:b], h_seg, h_prev, c_prev, params, None,
                                          {"c", "gates"}) if replay else (None, None)
             if c_seg is None:  # states not kept: placeholders of the right shape
                 c_seg = h_seg.new_zeros(b - a, *c0.shape)
                 g_seg = h_seg.new_zeros(4, b - a, *c0.shape)
         else:
-            h_seg, c_seg, g_seg = routes.steps_autograd(x[a:b], h_t, c_t, params,
+            h_seg, c_seg, g_seg = cells.steps_autograd(x[a:b], h_t, c_t, params,
                                                         steps.window(a, b))
             h_t, c_t = h_seg[-1], c_seg[-1]
         hs.append(h_seg)
