@@ -42,7 +42,6 @@ from __future__ import annotations
 from typing import FrozenSet, List, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
