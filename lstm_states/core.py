@@ -15,10 +15,15 @@ copied out of the module: gradients reach its parameters, and the module is neve
 
 ``capture`` is four named steps: ``_to_time_major`` (checks, then the input as the layers see
 it), ``_run_layers`` (each layer by one *route*, dropout between layers), then
-``_final_states``' masking and ``_to_caller_layout``. A route computes one layer
+``_zero_past_the_ends`` and ``_to_caller_layout``. A route computes one layer
 (``routes.py``): ``autograd``, ``kernel`` and ``stepwise`` on any device, ``cuda`` in
 ``_cuda.py``, which also replays whole calls from CUDA graphs (``cuda_graph``). ``choose_route``
 picks one in one place; ``capture(..., route=...)`` names one instead.
+
+nn.GRU and nn.RNN go through the same steps and routes: what differs (the fused kernel, the
+fields, how the gates are replayed from h) is the module's cell description (``cells.py``);
+a GRU's r, z and n depend only on x_t and h_{t-1}, so they come out of batched products with no
+recurrence at all. The result is a ``GRUStates`` / ``RNNStates``, the module's ``(output, h_n)``.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
