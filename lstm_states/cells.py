@@ -15,8 +15,9 @@ everything that depends on the kind of recurrent module asks its :class:`CellTyp
 - ``replay`` / ``replay_in_place``: the gates (and for the LSTM c_t) of one direction computed
   from its h_t, with autograd or written in place: what makes per-step states cheap once the
   kernel has given h_t for every t;
-- for the LSTM also ``steps_in_place`` / ``steps_autograd``: one step after another, which
-  the ``stepwise`` route and the edits route use.
+- ``steps_in_place`` / ``steps_autograd``: one step after another with edits applied, which
+  the edits route uses (and the LSTM's ``stepwise`` route); ``edit_fields``: what an Edit can
+  change.
 
 The equations of one step, in PyTorch's documented form (σ the logistic sigmoid):
 
@@ -44,7 +45,8 @@ from . import routes  # (routes.empty at call time; routes imports this module t
 __all__ = ["CellType", "LSTM", "GRU", "RNN_TANH", "RNN_RELU", "of", "unpack_params",
            "previous_h", "input_preactivations", "lstm_replay", "lstm_replay_in_place",
            "recurrence_in_place", "steps_in_place", "steps_autograd", "gru_replay",
-           "gru_replay_in_place"]
+           "gru_replay_in_place", "gru_steps_in_place", "gru_steps_autograd",
+           "rnn_steps_in_place", "rnn_steps_autograd"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,6 +93,7 @@ class CellType:
     module: type  # nn.LSTM, nn.GRU, nn.RNN
     fields: Tuple[str, ...]  # the per-step states capture can keep, in the result's order
     gate_names: Tuple[str, ...] = ()
+    edit_fields: Tuple[str, ...] = ("h",)  # the states an Edit can change
     rows: int = 1  # G: gate blocks stacked in weight_ih / weight_hh
     has_c: bool = False
     nonlinearity: Optional[str] = None  # nn.RNN's, else None
@@ -112,6 +115,16 @@ class CellType:
 
     replay_in_place = replay  # the same written into ``out`` (a routes.LayerStates), no autograd
 
+    def steps_in_place(self, x, h0, c0, params, out, edit=None) -> None:
+        """One step after another for one direction (processing order), written into
+        ``out=(h, c, gates)`` (None where the cell has no such state), with ``edit`` applied
+        (``edits.StepEdits``); no autograd."""
+        raise NotImplementedError
+
+    def steps_autograd(self, x, h0, c0, params, edit=None):
+        """The same with autograd, out of place: (h, c or None, gates or None)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<cell {self.name}{'' if self.nonlinearity is None else '_' + self.nonlinearity}>"
 
@@ -119,6 +132,7 @@ class CellType:
 class LSTMCellType(CellType):
     name, module, fields = "LSTM", nn.LSTM, ("h", "c", "gates")
     gate_names, rows, has_c = ("i", "f", "g", "o"), 4, True
+    edit_fields = ("h", "c", "i", "f", "g", "o")
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
         if batch_sizes is None:
@@ -133,10 +147,16 @@ class LSTMCellType(CellType):
     def replay_in_place(self, x, h, h0, c0, params, out, want):
         return lstm_replay_in_place(x, h, h0, c0, params, out, want)
 
+    def steps_in_place(self, x, h0, c0, params, out, edit=None):
+        return steps_in_place(x, h0, c0, params, out, edit)
+
+    def steps_autograd(self, x, h0, c0, params, edit=None):
+        return steps_autograd(x, h0, c0, params, edit)
+
 
 class GRUCellType(CellType):
     name, module, fields = "GRU", nn.GRU, ("h", "gates")
-    gate_names, rows = ("r", "z", "n"), 3
+    gate_names, rows, edit_fields = ("r", "z", "n"), 3, ("h", "r", "z", "n")
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
         if batch_sizes is None:
@@ -151,6 +171,12 @@ class GRUCellType(CellType):
 
     def replay_in_place(self, x, h, h0, c0, params, out, want):
         return gru_replay_in_place(x, h, h0, params, out)
+
+    def steps_in_place(self, x, h0, c0, params, out, edit=None):
+        return gru_steps_in_place(x, h0, params, out, edit)
+
+    def steps_autograd(self, x, h0, c0, params, edit=None):
+        return gru_steps_autograd(x, h0, params, edit)
 
 
 class RNNCellType(CellType):
@@ -167,6 +193,12 @@ class RNNCellType(CellType):
             out, h_n = fused(x, batch_sizes, h0, weights, has_biases, 1, 0.0, train,
                              bidirectional)
         return out, h_n, None
+
+    def steps_in_place(self, x, h0, c0, params, out, edit=None):
+        return rnn_steps_in_place(x, h0, params, out, edit, self.nonlinearity == "relu")
+
+    def steps_autograd(self, x, h0, c0, params, edit=None):
+        return rnn_steps_autograd(x, h0, params, edit, self.nonlinearity == "relu")
 
 
 LSTM, GRU = LSTMCellType(), GRUCellType()
@@ -374,3 +406,98 @@ def gru_replay_in_place(x: Tensor, h: Tensor, h0: Tensor, params, out) -> Tuple[
     gates[2].view(T * B, H).add_(hn)
     torch.tanh_(gates[2])
     return None, gates
+
+
+# ----------------------------------------------------------------------------------------------
+# GRU and RNN: one step after another (the edited steps of the edits route)
+
+
+def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
+    """The GRU equations step by step for one direction in processing order, written into
+    ``out=(h, None, gates)`` ((T, B, H), -, (3, T, B, H)); no autograd.
+
+    ``edit`` as for ``steps_in_place``: r and z are edited after their activations, then n is
+    computed from the edited r and edited, then h_t from the edited z and n, then h edits.
+    """
+    h_out, _, gates = out
+    T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
+    w_ih, w_hh = params[0], params[1]
+    b_ih, b_hh = _gru_biases(params)
+    input_preactivations(x, w_ih, b_ih, gates)  # gates[k, t] = W_i,k x_t + b_i,k, all t at once
+    r, z, n = gates  # 3 x (T, B, H)
+    hh = x.new_empty(B, 3 * H)  # W_h* h_{t-1} + b_h*
+    h_t = h0
+    for t in range(T):
+        if b_hh is None:
+            torch.mm(h_t, w_hh.t(), out=hh)
+        else:
+            torch.addmm(b_hh, h_t, w_hh.t(), out=hh)
+        # r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr); z likewise, in place
+        torch.sigmoid_(gates[:2, t].add_(hh[:, :2 * H].view(B, 2, H).transpose(0, 1)))
+        edited = edit is not None and t in edit.steps
+        if edited:
+            edit(t, "r", r[t])
+            edit(t, "z", z[t])
+        # n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn))
+        torch.tanh_(n[t].addcmul_(r[t], hh[:, 2 * H:]))
+        if edited:
+            edit(t, "n", n[t])
+        # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n)
+        h_t = torch.addcmul(n[t], z[t], h_t - n[t], out=h_out[t])
+        if edited:
+            edit(t, "h", h_t)
+
+
+def gru_steps_autograd(x: Tensor, h0: Tensor, params, edit=None):
+    """The GRU equations step by step, with autograd: (h (T, B, H), None, gates (3, T, B, H)).
+    ``edit`` as for ``gru_steps_in_place``, returning the changed state (out of place)."""
+    w_ih, w_hh = params[0], params[1]
+    b_ih, b_hh = _gru_biases(params)
+    xg = F.linear(x, w_ih, b_ih)  # W_i* x_t + b_i* for every t: (T, B, 3H)
+    h_t, hs, gs = h0, [], []
+    for t in range(x.shape[0]):
+        x_r, x_z, x_n = xg[t].chunk(3, -1)
+        h_r, h_z, h_n = F.linear(h_t, w_hh, b_hh).chunk(3, -1)  # W_h* h_{t-1} + b_h*
+        r, z = (x_r + h_r).sigmoid(), (x_z + h_z).sigmoid()
+        edited = edit is not None and t in edit.steps
+        if edited:
+            r, z = edit(t, "r", r), edit(t, "z", z)
+        n = (x_n + r * h_n).tanh()
+        if edited:
+            n = edit(t, "n", n)
+        h_t = (1 - z) * n + z * h_t
+        if edited:
+            h_t = edit(t, "h", h_t)
+        hs.append(h_t)
+        gs.append(torch.stack([r, z, n]))
+    return torch.stack(hs), None, torch.stack(gs, dim=1)
+
+
+def rnn_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None,
+                       relu: bool = False) -> None:
+    """h_t = tanh (or relu)(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) step by step, written into
+    ``out[0]`` (T, B, H); no autograd; ``edit`` changes h_t in place after it is computed."""
+    h_out = out[0]
+    w_ih, w_hh, bias, _ = unpack_params(params)
+    input_preactivations(x, w_ih, bias, h_out[None])  # W_ih x_t + b for every t, into h
+    h_t = h0
+    for t in range(x.shape[0]):
+        h_t = h_out[t].addmm_(h_t, w_hh.t())
+        torch.relu_(h_t) if relu else torch.tanh_(h_t)
+        if edit is not None and t in edit.steps:
+            edit(t, "h", h_t)
+
+
+def rnn_steps_autograd(x: Tensor, h0: Tensor, params, edit=None, relu: bool = False):
+    """The same with autograd: (h (T, B, H), None, None)."""
+    w_ih, w_hh, bias, _ = unpack_params(params)
+    xz = F.linear(x, w_ih, bias)  # (T, B, H)
+    h_t, hs = h0, []
+    for t in range(x.shape[0]):
+        pre = xz[t] + F.linear(h_t, w_hh)
+        h_t = pre.relu() if relu else pre.tanh()
+        if edit is not None and t in edit.steps:
+            h_t = edit(t, "h", h_t)
+        hs.append(h_t)
+    return torch.stack(hs), None, None
+

@@ -667,8 +667,9 @@ def capture(lstm: Union[nn.LSTM, nn.GRU, nn.RNN], input: Union[Tensor, PackedSeq
             (len(layers), D, T, B, H_out) and ``states.layers`` holds the indices.
         route: how to compute (see ``routes.py``): None chooses (``choose_route``);
             "autograd", "kernel", "stepwise", "cuda" or "cuda_graph" force one.
-        edits: a list of :class:`lstm_states.Edit`: states to change as the LSTM runs (e.g.
-            ``Edit("c", 0, slice(100, None), unit=33, set=0.0)``). Every field of the result,
+        edits: a list of :class:`lstm_states.Edit`: states to change as the module runs (e.g.
+            ``Edit("c", 0, slice(100, None), unit=33, set=0.0)``; a GRU's h, r, z, n, an
+            RNN's h). Every field of the result,
             output and h_n / c_n included, then describes the edited run (``edits.py``).
 
     Returns:
@@ -699,9 +700,6 @@ def capture(lstm: Union[nn.LSTM, nn.GRU, nn.RNN], input: Union[Tensor, PackedSeq
     cell = _check_module(lstm)
     data, unbatched = _check_input(lstm, input, cell)
     fields, layers = check_fields(fields, cell), check_layers(lstm, layers)
-    if edits is not None and cell is not cells.LSTM:
-        raise ValueError(f"edits are not implemented for an nn.{cell.name} yet (only for an"
-                         " nn.LSTM); capture it without edits")
     route = choose_route(lstm, input, hx, fields, route, edits=edits)
     if route == "cuda_graph":
         return _cuda.replay(lstm, input, hx, (fields, layers), lambda inp, h: _compute(

@@ -363,10 +363,6 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
                              f" it records: {_listing(names)}")
         if not isinstance(todo, (list, tuple)) or not all(isinstance(e, Edit) for e in todo):
             raise TypeError(f"edits[{name!r}] must be a list of lstm_states.Edit")
-        cell = cells.of(dict(chosen)[name])
-        if cell is not cells.LSTM and todo:
-            raise ValueError(f"edits[{name!r}]: edits are not implemented for an nn.{cell.name}"
-                             " yet (only for an nn.LSTM)")
     recording = Recording(names, detach=detach, to_cpu=to_cpu, fields=fields,
                           layers=None if layers is None else check_layers(chosen[0][1], layers),
                           edits=edits)

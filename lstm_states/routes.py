@@ -396,27 +396,32 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
     return LayerRun(layer_output(list(h), lstm, layer, x, out.h is not None), h_n, c_n, states)
 
 
-def final_states(h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+def final_states(h: Tensor, c: Optional[Tensor],
+                 lengths: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
     """Each direction's final state from its states at input positions: (D, B, *) each.
 
-    h (D, T, B, H_out), c (D, T, B, H): forward ends at the last valid step, reverse at 0.
+    h (D, T, B, H_out), c (D, T, B, H) or None: forward ends at the last valid step, reverse
+    at 0.
     """
     T, B = h.shape[1], h.shape[2]
     if lengths is None:
         last = [T - 1, 0]
         return (torch.stack([h[d, last[d]] for d in range(h.shape[0])]),
-                torch.stack([c[d, last[d]] for d in range(c.shape[0])]))
+                None if c is None else torch.stack([c[d, last[d]] for d in range(c.shape[0])]))
     end = (lengths - 1).to(h.device)  # (B,)
     batch = torch.arange(B, device=h.device)
     pos = [end, torch.zeros_like(end)]
     return (torch.stack([h[d, pos[d], batch] for d in range(h.shape[0])]),
-            torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
+            None if c is None else torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
 
 
-def direction_kernel(x: Tensor, h0: Tensor, c0: Tensor, params, train: bool = False):
-    """PyTorch's fused kernel over one direction in processing order: h (T, B, H_out) and the
-    final (h, c) ((B, H_out), (B, H)). x: (T, B, I_l); params: ``layer_params``' list."""
+def direction_kernel(x: Tensor, h0: Tensor, c0: Optional[Tensor], params, train: bool = False,
+                     cell: Optional[cells.CellType] = None):
+    """The cell's fused kernel (None: the LSTM's) over one direction in processing order:
+    h (T, B, H_out) and the final (h, c) ((B, H_out), (B, H) or None). x: (T, B, I_l); params:
+    ``layer_params``' list."""
+    cell = cell or cells.LSTM
     weights, has_biases = kernel_weights(params)
-    h, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), weights, has_biases, 1, 0.0, train, False,
-                             False)
-    return h, h_n[0], c_n[0]
+    h, h_n, c_n = cell.kernel(x, None, h0[None], None if c0 is None else c0[None], weights,
+                              has_biases, train, False)
+    return h, h_n[0], None if c_n is None else c_n[0]

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_states import Edit, GRUStates, LSTMStates, RNNStates, capture, cells, record
+from tests.helpers import RefEdit, _edited
 
 KINDS = ("GRU", "RNN_TANH", "RNN_RELU")
 FORMS = ("time_major", "batch_first", "unbatched", "packed_sorted", "packed_unsorted")
@@ -34,17 +35,25 @@ def module_of(kind: str, *args, **kw) -> nn.RNNBase:
 # an independent reference, from PyTorch's documented equations (nn.GRU, nn.RNN docs)
 
 
-def reference(module, x, hx=None, lengths=None):
+def reference(module, x, hx=None, lengths=None, edits=(), row=None):
     """h (L, D, T, B, H) and, for a GRU, gates (L, D, 3, T, B, H) by a plain loop per step.
 
     x (T, B, I) time-major, padded; hx (L*D, B, H) or None; lengths (B,) or None: each
     sequence is then run on its own first lengths[b] steps, its states zero past its end.
+    edits: tests.helpers.RefEdits applied as each state is computed (GRU: r and z, then n from
+    the edited r, then h from the edited z and n, then h; RNN: h), batch row by batch row.
     """
+    if row is None and edits:  # the caller's call: run row by row
+        for e in edits:
+            e.batch = x.shape[1]
+        if lengths is None:
+            lengths = torch.full((x.shape[1],), x.shape[0])
     if lengths is not None:  # one sequence at a time
         T = x.shape[0]
         per_b = []
         for b, n in enumerate(int(v) for v in lengths):
-            states = reference(module, x[:n, b:b + 1], None if hx is None else hx[:, b:b + 1])
+            states = reference(module, x[:n, b:b + 1], None if hx is None else hx[:, b:b + 1],
+                               edits=edits, row=b)
             per_b.append([None if s is None else
                           torch.cat([s, s.new_zeros(*s.shape[:-3], T - n, *s.shape[-2:])], -3)
                           for s in states])
@@ -72,12 +81,16 @@ def reference(module, x, hx=None, lengths=None):
                     b_hr, b_hz, b_hn = b_hh.chunk(3)
                     r = torch.sigmoid(inp[t] @ W_ir.T + b_ir + h_t @ W_hr.T + b_hr)
                     z = torch.sigmoid(inp[t] @ W_iz.T + b_iz + h_t @ W_hz.T + b_hz)
+                    r = _edited(r, edits, "r", layer, d, t, row)
+                    z = _edited(z, edits, "z", layer, d, t, row)
                     n = torch.tanh(inp[t] @ W_in.T + b_in + r * (h_t @ W_hn.T + b_hn))
+                    n = _edited(n, edits, "n", layer, d, t, row)
                     h_t = (1 - z) * n + z * h_t
                     g_seq[t] = torch.stack([r, z, n])
                 else:
                     pre = inp[t] @ w_ih.T + b_ih + h_t @ w_hh.T + b_hh
                     h_t = torch.tanh(pre) if module.nonlinearity == "tanh" else torch.relu(pre)
+                h_t = _edited(h_t, edits, "h", layer, d, t, row)
                 h_seq[t] = h_t
             h_d.append(torch.stack(h_seq))
             if gru:
@@ -402,11 +415,12 @@ def test_subclasses_with_their_own_forward_edits_and_lstm_routes_are_refused():
     with pytest.raises(TypeError, match="nn.GRU subclass with its own forward"):
         with record(Doubled(3, 4)):
             pass
-    with pytest.raises(ValueError, match="edits are not implemented for an nn.GRU"):
-        capture(nn.GRU(3, 4), x, edits=[Edit("h", 0, 1, set=0.0)])
-    with pytest.raises(ValueError, match="edits are not implemented for an nn.RNN"):
-        with record(nn.RNN(3, 4), edits={"": [Edit("h", 0, 1, set=0.0)]}):
-            pass
+    with pytest.raises(ValueError, match="an nn.GRU has no cell state 'c'"):
+        capture(nn.GRU(3, 4), x, edits=[Edit("c", 0, 1, set=0.0)])
+    with pytest.raises(ValueError, match="an nn.RNN has no 'z'"):
+        capture(nn.RNN(3, 4), x, edits=[Edit("z", 0, 1, set=0.0)])
+    with pytest.raises(ValueError, match="an nn.LSTM has no 'n'"):
+        capture(nn.LSTM(3, 4), x, edits=[Edit("n", 0, 1, set=0.0)])
     with torch.no_grad(), pytest.raises(ValueError, match="route 'stepwise' is an nn.LSTM's"):
         capture(nn.GRU(3, 4), x, route="stepwise")
     with pytest.raises(TypeError, match="GRUCell"):
@@ -490,3 +504,114 @@ def test_stitch_joins_one_step_gru_calls():
     torch.testing.assert_close(joined.h, whole.h)
     torch.testing.assert_close(joined.gates, whole.gates)
     torch.testing.assert_close(joined.h_n, whole.h_n)
+
+
+# ---------------------------------------------------------------------------------------------
+# edits: against the reference loop with the same edits applied
+
+
+@st.composite
+def edited_cases(draw):
+    cfg = draw(cases(dtypes=(torch.float64,)))
+    T, L = cfg["T"], cfg["num_layers"]
+    D, H = 2 if cfg["bidirectional"] else 1, cfg["hidden_size"]
+    fields = cells.GRU.edit_fields if cfg["kind"] == "GRU" else ("h",)
+    edits = []
+    for _ in range(draw(st.integers(1, 3))):
+        field = draw(st.sampled_from(fields))
+        layer, d = draw(st.integers(0, L - 1)), draw(st.integers(0, D - 1))
+        step = draw(st.one_of(st.integers(0, T - 1),
+                              st.integers(0, T - 1).map(lambda a: slice(a, None))))
+        unit = draw(st.one_of(st.none(), st.integers(0, H - 1)))
+        op = draw(st.sampled_from(["set", "add", "scale"]))
+        value = draw(st.floats(-1.5, 1.5))
+        edits.append((field, layer, d, step, unit, op, value))
+    return cfg, edits
+
+
+@pytest.mark.parametrize("route", ["kernel", "autograd"])
+@given(case=edited_cases())
+def test_edits_match_the_reference_loop_with_the_same_edits(route, case):
+    cfg, specs = case
+    module, x, hx = build(cfg)
+    T = int(x.batch_sizes.numel()) if isinstance(x, PackedSequence) else cfg["T"]
+    specs = [(f, layer, d, slice(min(step.start, T - 1), None) if isinstance(step, slice) else
+              min(step, T - 1), unit, op, value)  # (packed: T is the longest sequence's)
+             for f, layer, d, step, unit, op, value in specs]
+    edits = [Edit(f, layer, step, unit, d, **{op: value})
+             for f, layer, d, step, unit, op, value in specs]
+    with torch.set_grad_enabled(route == "autograd"):
+        got = capture(module, x, hx, edits=edits)
+    ref_edits = [RefEdit(f, layer, d, range(T)[step] if isinstance(step, slice) else [step],
+                         None if unit is None else [unit], op, value)
+                 for f, layer, d, step, unit, op, value in specs]
+    with torch.no_grad():
+        h, gates = reference(module, *time_major(module, x, hx), edits=ref_edits)
+    torch.testing.assert_close(got.h.detach(), h)
+    if gates is not None:
+        torch.testing.assert_close(got.gates.detach(), gates)
+    # output and h_n describe the edited run: the top layer's h, each direction's last step
+    top = torch.cat(list(got.h[-1].detach()), -1)  # (T, B, D*H)
+    out = got.output
+    if isinstance(out, PackedSequence):
+        out = pad_packed_sequence(out)[0]
+    elif cfg["form"] == "unbatched":
+        out = out[:, None]
+    elif cfg["form"] == "batch_first":
+        out = out.transpose(0, 1)
+    torch.testing.assert_close(out.detach(), top)
+
+
+def test_an_update_gate_of_one_keeps_h():
+    # z = 1 makes h_t = h_{t-1}: the GRU's own update, checked through an edit
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 4, num_layers=2).double().eval()
+    x = torch.randn(9, 2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        st_ = capture(gru, x, edits=[Edit("z", 1, slice(4, None), set=1.0)])
+        plain = capture(gru, x)
+    assert torch.equal(st_.h[0], plain.h[0])  # the layer below is untouched
+    for t in range(4, 9):
+        torch.testing.assert_close(st_.h[1, 0, t], plain.h[1, 0, 3])
+    torch.testing.assert_close(st_.h_n[1], plain.h[1, 0, 3])
+
+
+def test_record_runs_a_gru_edited():
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    tokens, lengths = torch.randint(0, 11, (2, 6)), torch.tensor([6, 4])
+    with torch.no_grad():
+        plain = model(tokens, lengths)
+        with record(model, edits={"gru": [Edit("n", 0, 2, set=0.0)]}) as rec:
+            edited = model(tokens, lengths)
+    assert not torch.equal(plain, edited)
+    assert torch.equal(rec.one("gru").gate("n")[0, 0, 2], torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("route", ["kernel", "autograd"])
+@pytest.mark.parametrize("form", ["batch_first", "packed_unsorted"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_long_edited_runs_use_the_kernel_between_edits_and_match_the_reference(kind, form, route):
+    # T = 30: the stretches before, between and after the edited steps run on the fused kernel
+    # (edits.MIN_KERNEL_STRETCH), their gates replayed from h
+    cfg = dict(kind=kind, form=form, dtype=torch.float64, num_layers=2, bidirectional=True,
+               bias=True, hx=True, input_size=3, hidden_size=4, T=30, B=3, seed=5)
+    module, x, hx = build(cfg)
+    lengths = torch.full((3,), 30)
+    if form == "packed_unsorted":  # lengths of our own: the longest 30
+        lengths = torch.tensor([17, 30, 25])
+        x = pack_padded_sequence(pad_packed_sequence(x, batch_first=True, total_length=30)[0],
+                                 lengths, batch_first=True, enforce_sorted=False)
+    field = "z" if kind == "GRU" else "h"
+    specs = [("h", 0, 1, [12], [1], "set", 0.5), (field, 1, 0, [20, 21], None, "scale", 0.5)]
+    edits = [Edit(f, layer, step, unit, d, **{op: v}) for f, layer, d, step, unit, op, v in specs]
+    with torch.set_grad_enabled(route == "autograd"):
+        got = capture(module, x, hx, edits=edits)
+    with torch.no_grad():
+        h, gates = reference(module, *time_major(module, x, hx),
+                             edits=[RefEdit(*spec) for spec in specs])
+    torch.testing.assert_close(got.h.detach(), h)
+    if gates is not None:
+        torch.testing.assert_close(got.gates.detach(), gates)
+    # h_n: layer 1's forward direction ends at each sequence's last step, edited run included
+    torch.testing.assert_close(got.h_n.detach()[2], h[1, 0, lengths - 1, torch.arange(3)])
