@@ -482,8 +482,11 @@ def rnn_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None,
     input_preactivations(x, w_ih, bias, h_out[None])  # W_ih x_t + b for every t, into h
     h_t = h0
     for t in range(x.shape[0]):
-        h_t = h_out[t].addmm_(h_t, w_hh.t())
-        torch.relu_(h_t) if relu else torch.tanh_(h_t)
+        h_t = h_out[t].addmm_(h_t, w_hh.t())  # W_ih x_t + b + W_hh h_{t-1}
+        if relu:
+            torch.relu_(h_t)
+        else:
+            torch.tanh_(h_t)
         if edit is not None and t in edit.steps:
             edit(t, "h", h_t)
 

@@ -15,15 +15,15 @@ h_t = o_t * tanh(c_t) (times W_hr with proj_size); then h edits.
 An nn.GRU's step: r and z after their activations, then r and z edits; then
 n = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn)) from the edited r; then n edits; then
 h_t = (1 - z_t) * n_t + z_t * h_{t-1} from the edited z and n; then h edits. An nn.RNN's:
-h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (relu with nonlinearity="relu"); then h edits. The recurrence goes on from the
-edited values and the next layer reads the edited h. Several edits of one state apply in list
+h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (relu with nonlinearity="relu"); then h
+edits. The recurrence goes on from the edited values and the next layer reads the edited h. Several edits of one state apply in list
 order. Steps are input positions (as in ``states.h[l, d, t]``), for the reverse direction too;
 for packed input an edit at a position past a sequence's end leaves that sequence alone.
 
 How: the edits route (``route``) runs every layer without edits by the route capture would take
 anyway. In an edited layer each direction runs the fused kernel up to its first edited step,
-steps through the edited steps one by one (``cells.steps_in_place`` / ``steps_autograd`` with
-the edits applied), and goes on with the fused kernel from the edited state between and after
+steps through the edited steps one by one (the cell's ``steps_in_place`` / ``steps_autograd``
+with the edits applied), and goes on with the fused kernel from the edited state between and after
 them; the gates and c of the kernel's stretches are replayed from its h as capture does.
 """
 
@@ -52,7 +52,7 @@ MIN_KERNEL_STRETCH = 8
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to one state of an LSTM: which state, where, and how.
+    """One change to one state of an LSTM (GRU, RNN): which state, where, and how.
 
     Args:
         field: "h", "c", or a gate after its activation: "i", "f", "g", "o" (an nn.LSTM);
@@ -387,7 +387,7 @@ def _stretches_autograd(cell, x, h0, c0, params, steps: StepEdits, replay: bool,
     cell has none), last (h, c)."""
     hs, cs, gs = [], [], []
     h_t, c_t = h0, c0
-    G, H = len(cell.gate_names), params[1].shape[1] if cell.has_c else h0.shape[-1]
+    G, H = len(cell.gate_names), (c0 if cell.has_c else h0).shape[-1]
     for kind, a, b in _stretches(x.shape[0], steps):
         if kind == "kernel":
             h_prev, c_prev = h_t, c_t
@@ -395,11 +395,10 @@ def _stretches_autograd(cell, x, h0, c0, params, steps: StepEdits, replay: bool,
                                                       cell=cell)
             c_seg, g_seg = cell.replay(x[a:b], h_seg, h_prev, c_prev, params, None,
                                        {"c", "gates"}) if replay else (None, None)
-            B = x.shape[1]  # states not kept: placeholders of the right shape
-            if c_seg is None and cell.has_c:
+            if c_seg is None and cell.has_c:  # states not kept: placeholders of the right shape
                 c_seg = h_seg.new_zeros(b - a, *c0.shape)
             if g_seg is None and G:
-                g_seg = h_seg.new_zeros(G, b - a, B, c0.shape[-1] if cell.has_c else H)
+                g_seg = h_seg.new_zeros(G, b - a, x.shape[1], H)
         else:
             h_seg, c_seg, g_seg = cell.steps_autograd(x[a:b], h_t, c_t, params,
                                                       steps.window(a, b))
