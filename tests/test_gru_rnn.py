@@ -615,3 +615,33 @@ def test_long_edited_runs_use_the_kernel_between_edits_and_match_the_reference(k
         torch.testing.assert_close(got.gates.detach(), gates)
     # h_n: layer 1's forward direction ends at each sequence's last step, edited run included
     torch.testing.assert_close(got.h_n.detach()[2], h[1, 0, lengths - 1, torch.arange(3)])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bias", [False, True])
+def test_one_step_of_each_cell_is_pytorchs_own_cell(kind, bias):
+    # the descriptions' step loops (in place and with autograd) against nn.GRUCell / nn.RNNCell
+    torch.manual_seed(0)
+    module = module_of(kind, 3, 4, bias=bias).double()
+    cell = cells.of(module)
+    one = (nn.GRUCell(3, 4, bias=bias) if kind == "GRU" else
+           nn.RNNCell(3, 4, bias=bias, nonlinearity=module.nonlinearity)).double()
+    one.load_state_dict({k[:-3]: v for k, v in module.state_dict().items()})
+    x, h0 = torch.randn(6, 2, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    params = list(module.parameters())
+    with torch.no_grad():
+        h, want = h0, []
+        for t in range(6):
+            h = one(x[t], h)
+            want.append(h)
+        want = torch.stack(want)
+        got, _, gates = cell.steps_autograd(x, h0, None, params)
+        torch.testing.assert_close(got, want)
+        bufs = (torch.empty(6, 2, 4, dtype=torch.float64), None,
+                torch.empty(3, 6, 2, 4, dtype=torch.float64) if kind == "GRU" else None)
+        cell.steps_in_place(x, h0, None, params, bufs)
+        torch.testing.assert_close(bufs[0], want)
+        if kind == "GRU":  # and the replay from h gives the same gates
+            torch.testing.assert_close(cell.replay(x, want, h0, None, params, None, {"gates"})[1],
+                                       gates)
+            torch.testing.assert_close(bufs[2], gates)
