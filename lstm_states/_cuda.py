@@ -32,16 +32,9 @@ from typing import Callable, FrozenSet, Optional
 import torch
 from torch import Tensor, nn
 
-from . import _triton
-from .routes import (
-    LayerRun,
-    LayerStates,
-    Seq,
-    kernel_then_replay,
-    previous_h,
-    recurrence_in_place,
-    unpack_params,
-)
+from . import _triton, cells
+from .cells import previous_h, recurrence_in_place, unpack_params
+from .routes import LayerRun, LayerStates, Seq, kernel_then_replay
 
 MAX_GRAPHS = 4
 unusable: Optional[str] = None
@@ -54,8 +47,11 @@ _cache: OrderedDict = OrderedDict()  # key -> (graph, static input, static hx, s
 
 def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
           out: Optional[LayerStates] = None, like=None) -> LayerRun:
-    """The ``kernel`` route with batched gate products and the Triton kernel (no autograd)."""
-    return kernel_then_replay(_replay, lstm, layer, x, h0, c0, want,
+    """The ``kernel`` route with, for the LSTM, batched gate products and the Triton kernel (no
+    autograd); a GRU's or RNN's gates are replayed as on the ``kernel`` route."""
+    cell = cells.of(lstm)
+    replay = _replay if cell is cells.LSTM else cell.replay_in_place
+    return kernel_then_replay(replay, lstm, layer, x, h0, c0, want,
                               out or LayerStates(None, None, None), like, train=False)
 
 

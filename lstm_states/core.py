@@ -15,10 +15,15 @@ copied out of the module: gradients reach its parameters, and the module is neve
 
 ``capture`` is four named steps: ``_to_time_major`` (checks, then the input as the layers see
 it), ``_run_layers`` (each layer by one *route*, dropout between layers), then
-``_final_states``' masking and ``_to_caller_layout``. A route computes one layer
+``_zero_past_the_ends`` and ``_to_caller_layout``. A route computes one layer
 (``routes.py``): ``autograd``, ``kernel`` and ``stepwise`` on any device, ``cuda`` in
 ``_cuda.py``, which also replays whole calls from CUDA graphs (``cuda_graph``). ``choose_route``
 picks one in one place; ``capture(..., route=...)`` names one instead.
+
+nn.GRU and nn.RNN go through the same steps and routes: what differs (the fused kernel, the
+fields, how the gates are replayed from h) is the module's cell description (``cells.py``);
+a GRU's r, z and n depend only on x_t and h_{t-1}, so they come out of batched products with no
+recurrence at all. The result is a ``GRUStates`` / ``RNNStates``, the module's ``(output, h_n)``.
 
 Memory: capturing everything keeps h (L*D*T*B*H_out), c (L*D*T*B*H) and the gates
 (4*L*D*T*B*H) elements, that is ``L * D * T * B * (H_out + 5 * H) * dtype_bytes`` bytes; a
@@ -39,15 +44,15 @@ import torch.utils._pytree as pytree
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from . import _cuda, edits, routes
+from . import _cuda, cells, edits, routes
 from .edits import Edit
 from .routes import LayerStates, Seq
 
-__all__ = ["LSTMStates", "capture", "LayerwiseLSTM", "memory_bytes", "choose_route", "Edit",
+__all__ = ["LSTMStates", "GRUStates", "RNNStates", "capture", "LayerwiseLSTM", "memory_bytes", "choose_route", "Edit",
            "InputError", "InputTypeError", "NotATensorError", "FIELDS", "GATE_NAMES", "ROUTES"]
 
-GATE_NAMES = ("i", "f", "g", "o")  # PyTorch's gate order
-FIELDS = ("h", "c", "gates")  # the states capture can keep
+GATE_NAMES = ("i", "f", "g", "o")  # PyTorch's gate order (an LSTM's; a GRU's: r, z, n)
+FIELDS = ("h", "c", "gates")  # the states capture can keep (an LSTM's; a GRU's: h, gates)
 
 ROUTES: Dict[str, Callable] = {
     "autograd": routes.autograd,  # differentiable: fused kernel per layer, gates and c replayed
@@ -88,10 +93,117 @@ class NotATensorError(TypeError, AttributeError):
 # ----------------------------------------------------------------------------------------------
 # the result
 
-_FROM_ITERABLE = object()  # LSTMStates given one iterable, as torch rebuilds tuples: type(t)(items)
+_FROM_ITERABLE = object()  # a result type given one iterable, as torch rebuilds tuples: type(t)(items)
 
 
-class LSTMStates(tuple):
+class _States(tuple):
+    """What LSTMStates, GRUStates and RNNStates share: the module's own result tuple with every
+    layer's states as read-only attributes. A subclass names its module's final states
+    (``_FINAL``, in the tuple after ``output``), its per-step states (``_STATES``) and gates."""
+
+    _MODULE = "nn.LSTM"
+    _FINAL: Tuple[str, ...] = ("h_n", "c_n")
+    _STATES: Tuple[str, ...] = ("h", "c", "gates")
+    GATES: Tuple[str, ...] = GATE_NAMES
+    _META = ("lengths", "batch_first", "layers", "num_directions")
+
+    @classmethod
+    def _new(cls, output, finals: tuple, states: dict, lengths, batch_first, layers,
+             num_directions):
+        self = super().__new__(cls, (output, finals if len(finals) > 1 else finals[0]))
+        kept = next((s for s in states.values() if s is not None), None)
+        if layers is None:
+            layers = range(kept.shape[0]) if kept is not None else ()
+        if num_directions is None and kept is not None:
+            num_directions = kept.shape[1]
+        self.__dict__.update(**states, lengths=lengths, batch_first=batch_first,
+                             layers=tuple(int(k) for k in layers),
+                             num_directions=None if num_directions is None else int(num_directions))
+        return self
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only; make a changed copy with"
+                             f" states._replace({name}=...)")
+
+    @property
+    def output(self) -> Union[Tensor, PackedSequence]:
+        return self[0]
+
+    @property
+    def num_layers(self) -> int:
+        """How many layers' states are kept (``len(layers)``)."""
+        return len(self.layers)
+
+    def _finals(self) -> dict:
+        return dict(zip(self._FINAL, self[1], strict=True)) if len(self._FINAL) > 1 else \
+            {self._FINAL[0]: self[1]}
+
+    def _asdict(self) -> dict:
+        """Every field by name (as namedtuple's ``_asdict``)."""
+        return dict(output=self[0], **self._finals(),
+                    **{k: self.__dict__[k] for k in self._STATES + self._META})
+
+    def _replace(self, **changes):
+        """A copy with some fields replaced (as namedtuple's ``_replace``)."""
+        unknown = set(changes) - set(self._asdict())
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)}; fields:"
+                            f" {list(self._asdict())}")
+        return type(self)(**{**self._asdict(), **changes})
+
+    def __reduce__(self):
+        return _rebuild, (self._asdict(), type(self))
+
+    def __repr__(self) -> str:
+        def shape(t):
+            if t is None:
+                return "None"
+            if isinstance(t, PackedSequence):
+                return f"PackedSequence(data={tuple(t.data.shape)})"
+            return f"({', '.join(str(s) for s in t.shape)})"
+        parts = [f"{k}={shape(v)}" for k, v in self._asdict().items()
+                 if k in ("output", *self._FINAL, *self._STATES)]
+        return f"{type(self).__name__}({', '.join(parts)}, layers={self.layers})"
+
+    def gate(self, name: str) -> Tensor:
+        """One gate by name (``GATES``): (len(layers), D, T, B, H)."""
+        if not self.GATES:
+            raise ValueError(f"an {self._MODULE} has no gates: h is its only state")
+        if name not in self.GATES:
+            raise ValueError(f"gate name must be one of {self.GATES}, got {name!r}")
+        if self.gates is None:
+            raise ValueError("the gates were not kept: capture(..., fields=(..., 'gates'))")
+        return self.gates[:, :, self.GATES.index(name)]
+
+    def _map(self, fn: Callable[[Tensor], Tensor]):
+        """A copy with ``fn`` applied to every tensor (lengths stay on the CPU)."""
+        output = self[0]
+        if isinstance(output, PackedSequence):
+            data = fn(output.data)  # (the indices go where the data goes, as PackedSequence.to)
+            output = PackedSequence(data, output.batch_sizes, *(
+                None if i is None else i.to(data.device)
+                for i in (output.sorted_indices, output.unsorted_indices)))
+        else:
+            output = fn(output)
+        changes = {k: None if self.__dict__[k] is None else fn(self.__dict__[k])
+                   for k in self._STATES}
+        finals = {k: fn(v) for k, v in self._finals().items()}
+        return self._replace(output=output, **finals, **changes)
+
+    def to(self, *args, **kwargs):
+        """A copy with every tensor's ``.to(*args, **kwargs)`` (device, dtype)."""
+        return self._map(lambda t: t.to(*args, **kwargs))
+
+    def cpu(self):
+        """A copy with every tensor on the CPU."""
+        return self._map(lambda t: t.cpu())
+
+    def detach(self):
+        """A copy with every tensor detached from the autograd graph."""
+        return self._map(lambda t: t.detach())
+
+
+class LSTMStates(_States):
     """Every state of one LSTM call: the tuple ``(output, (h_n, c_n))`` that nn.LSTM returns,
     carrying every layer's states as attributes.
 
@@ -126,9 +238,6 @@ class LSTMStates(tuple):
         num_directions: D; None if not known (neither given nor read from a kept state).
     """
 
-    _STATES = ("h", "c", "gates")
-    _EXTRA = ("h", "c", "gates", "lengths", "batch_first", "layers", "num_directions")
-
     def __new__(cls, output, h_n: Tensor = _FROM_ITERABLE, c_n: Tensor = _FROM_ITERABLE,
                 h: Optional[Tensor] = None, c: Optional[Tensor] = None,
                 gates: Optional[Tensor] = None, lengths: Optional[Tensor] = None,
@@ -145,24 +254,8 @@ class LSTMStates(tuple):
         elif h_n is _FROM_ITERABLE or c_n is _FROM_ITERABLE:
             raise TypeError("LSTMStates needs output, h_n and c_n, or one iterable"
                             " (output, (h_n, c_n))")
-        self = super().__new__(cls, (output, (h_n, c_n)))
-        kept = next((s for s in (h, c, gates) if s is not None), None)
-        if layers is None:
-            layers = range(kept.shape[0]) if kept is not None else ()
-        if num_directions is None and kept is not None:
-            num_directions = kept.shape[1]
-        self.__dict__.update(h=h, c=c, gates=gates, lengths=lengths, batch_first=batch_first,
-                             layers=tuple(int(k) for k in layers),
-                             num_directions=None if num_directions is None else int(num_directions))
-        return self
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"LSTMStates is read-only; make a changed copy with"
-                             f" states._replace({name}=...)")
-
-    @property
-    def output(self) -> Union[Tensor, PackedSequence]:
-        return self[0]
+        return cls._new(output, (h_n, c_n), dict(h=h, c=c, gates=gates), lengths, batch_first,
+                        layers, num_directions)
 
     @property
     def h_n(self) -> Tensor:
@@ -172,90 +265,97 @@ class LSTMStates(tuple):
     def c_n(self) -> Tensor:
         return self[1][1]
 
+
+class _HiddenStates(_States):
+    """GRUStates and RNNStates: the module's ``(output, h_n)`` with the states as attributes."""
+
+    _FINAL = ("h_n",)
+
+    @classmethod
+    def _items(cls, output, h_n):
+        if h_n is _FROM_ITERABLE:  # rebuilt from one iterable, as tuple(...)
+            items = tuple(output)
+            if len(items) != 2 or not isinstance(items[1], Tensor):
+                got = (f"{len(items)} items" if len(items) != 2 else
+                       f"a {type(items[1]).__name__} as the second item")
+                raise TypeError(f"{cls.__name__}(iterable) needs {cls._MODULE}'s result, two"
+                                f" items (output, h_n); got {got}")
+            output, h_n = items
+        return output, (h_n,)
+
     @property
-    def num_layers(self) -> int:
-        """How many layers' states are kept (``len(layers)``)."""
-        return len(self.layers)
-
-    def _asdict(self) -> dict:
-        """Every field by name (as namedtuple's ``_asdict``)."""
-        return dict(output=self[0], h_n=self[1][0], c_n=self[1][1],
-                    **{k: self.__dict__[k] for k in self._EXTRA})
-
-    def _replace(self, **changes) -> LSTMStates:
-        """A copy with some fields replaced (as namedtuple's ``_replace``)."""
-        unknown = set(changes) - set(self._asdict())
-        if unknown:
-            raise TypeError(f"LSTMStates has no field {sorted(unknown)}; fields:"
-                            f" {list(self._asdict())}")
-        return LSTMStates(**{**self._asdict(), **changes})
-
-    def __reduce__(self):
-        return _rebuild, (self._asdict(),)
-
-    def __repr__(self) -> str:
-        def shape(t):
-            if t is None:
-                return "None"
-            if isinstance(t, PackedSequence):
-                return f"PackedSequence(data={tuple(t.data.shape)})"
-            return f"({', '.join(str(s) for s in t.shape)})"
-        parts = [f"{k}={shape(v)}" for k, v in self._asdict().items()
-                 if k in ("output", "h_n", "c_n", *self._STATES)]
-        return f"LSTMStates({', '.join(parts)}, layers={self.layers})"
-
-    def gate(self, name: str) -> Tensor:
-        """One gate by name ('i', 'f', 'g' or 'o'): (len(layers), D, T, B, H)."""
-        if name not in GATE_NAMES:
-            raise ValueError(f"gate name must be one of {GATE_NAMES}, got {name!r}")
-        if self.gates is None:
-            raise ValueError("the gates were not kept: capture(..., fields=(..., 'gates'))")
-        return self.gates[:, :, GATE_NAMES.index(name)]
-
-    def _map(self, fn: Callable[[Tensor], Tensor]) -> LSTMStates:
-        """A new LSTMStates with ``fn`` applied to every tensor (lengths stay on the CPU)."""
-        output = self[0]
-        if isinstance(output, PackedSequence):
-            data = fn(output.data)  # (the indices go where the data goes, as PackedSequence.to)
-            output = PackedSequence(data, output.batch_sizes, *(
-                None if i is None else i.to(data.device)
-                for i in (output.sorted_indices, output.unsorted_indices)))
-        else:
-            output = fn(output)
-        changes = {k: None if self.__dict__[k] is None else fn(self.__dict__[k])
-                   for k in self._STATES}
-        return self._replace(output=output, h_n=fn(self[1][0]), c_n=fn(self[1][1]), **changes)
-
-    def to(self, *args, **kwargs) -> LSTMStates:
-        """A new LSTMStates with every tensor's ``.to(*args, **kwargs)`` (device, dtype)."""
-        return self._map(lambda t: t.to(*args, **kwargs))
-
-    def cpu(self) -> LSTMStates:
-        """A new LSTMStates with every tensor on the CPU."""
-        return self._map(lambda t: t.cpu())
-
-    def detach(self) -> LSTMStates:
-        """A new LSTMStates with every tensor detached from the autograd graph."""
-        return self._map(lambda t: t.detach())
+    def h_n(self) -> Tensor:
+        return self[1]
 
 
-def _rebuild(fields: dict) -> LSTMStates:
-    return LSTMStates(**fields)
+class GRUStates(_HiddenStates):
+    """Every state of one GRU call: the tuple ``(output, h_n)`` that nn.GRU returns, carrying
+    every layer's states as attributes; otherwise as :class:`LSTMStates` (read-only,
+    ``_replace``, ``.to/.cpu/.detach``, pytree, pickling, rebuilt from one iterable).
+
+    Attributes:
+        output, h_n: what ``nn.GRU`` returns, (T, B, D*H) etc. and (L*D, B, H).
+        h: (len(layers), D, T, B, H): h_t of every kept layer, time-major, input positions.
+        gates: (len(layers), D, 3, T, B, H): r, z, n after their activations, in PyTorch's
+            order, with n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)).
+        layers, lengths, batch_first, num_directions: as for LSTMStates.
+    """
+
+    _MODULE, _STATES, GATES = "nn.GRU", ("h", "gates"), ("r", "z", "n")
+
+    def __new__(cls, output, h_n: Tensor = _FROM_ITERABLE, h: Optional[Tensor] = None,
+                gates: Optional[Tensor] = None, lengths: Optional[Tensor] = None,
+                batch_first: Optional[bool] = None, layers: Optional[Sequence[int]] = None,
+                num_directions: Optional[int] = None):
+        output, finals = cls._items(output, h_n)
+        return cls._new(output, finals, dict(h=h, gates=gates), lengths, batch_first, layers,
+                        num_directions)
 
 
-# pytree: an LSTMStates flattens to exactly the leaves of nn.LSTM's (output, (h_n, c_n)), so
-# torch.func and friends see the same values; it rebuilds as an LSTMStates holding those
+class RNNStates(_HiddenStates):
+    """Every state of one nn.RNN call (tanh or relu): the tuple ``(output, h_n)`` that nn.RNN
+    returns, with ``h`` (len(layers), D, T, B, H) as an attribute; otherwise as GRUStates."""
+
+    _MODULE, _STATES, GATES = "nn.RNN", ("h",), ()
+
+    def __new__(cls, output, h_n: Tensor = _FROM_ITERABLE, h: Optional[Tensor] = None,
+                lengths: Optional[Tensor] = None, batch_first: Optional[bool] = None,
+                layers: Optional[Sequence[int]] = None, num_directions: Optional[int] = None):
+        output, finals = cls._items(output, h_n)
+        return cls._new(output, finals, dict(h=h), lengths, batch_first, layers, num_directions)
+
+
+def _rebuild(fields: dict, cls: type = LSTMStates) -> _States:
+    return cls(**fields)
+
+
+# pytree: a result flattens to exactly the leaves of the module's own tuple, so torch.func and
+# friends see the same values; it rebuilds as a result of its type holding those
 # (torch 2.1 has only the private _register_pytree_node, without serialized_type_name)
-_register, _named = getattr(pytree, "register_pytree_node", None), {
-    "serialized_type_name": "lstm_states.LSTMStates"}
-if _register is None:
-    _register, _named = pytree._register_pytree_node, {}
+def _register(cls, flatten, unflatten):
+    public = getattr(pytree, "register_pytree_node", None)
+    if public is None:
+        pytree._register_pytree_node(cls, flatten, unflatten)
+    else:
+        public(cls, flatten, unflatten, serialized_type_name=f"lstm_states.{cls.__name__}")
+
+
 _register(
     LSTMStates,
     lambda s: ([s[0], s[1]], (s.batch_first, s.num_directions)),
     lambda children, ctx: LSTMStates(children[0], *children[1], batch_first=ctx[0],
                                      num_directions=ctx[1]),
-    **_named)
+    )
+for _cls in (GRUStates, RNNStates):
+    _register(
+        _cls,
+        lambda s: ([s[0], s[1]], (s.batch_first, s.num_directions)),
+        functools.partial(lambda cls, children, ctx: cls(children[0], children[1],
+                                                         batch_first=ctx[0], num_directions=ctx[1]),
+                          _cls))
+
+# the result type of each cell type (cells.CellType.name)
+RESULTS = {"LSTM": LSTMStates, "GRU": GRUStates, "RNN": RNNStates}
 
 
 def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, hidden_size: int,
@@ -275,28 +375,38 @@ def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, h
 # input checks: every problem is reported before any computation, with what to do instead
 
 
-def _check_module(lstm, who: str = "capture()") -> None:
-    if not isinstance(lstm, nn.LSTM):
+def _check_module(lstm, who: str = "capture()", lstm_only: bool = False) -> cells.CellType:
+    """The module's cell type, or a TypeError: an nn.LSTM, nn.GRU or nn.RNN (``lstm_only``:
+    an nn.LSTM) whose forward is the class's own (or LayerwiseLSTM's)."""
+    cell = cells.of(lstm)
+    if cell is None or (lstm_only and cell is not cells.LSTM):
         hint = ""
-        if isinstance(lstm, nn.LSTMCell):
-            hint = (" An nn.LSTMCell computes one step you call yourself: its h and c are already"
-                    " every state you get.")
+        if isinstance(lstm, nn.RNNCellBase):
+            hint = (f" An nn.{type(lstm).__name__} computes one step you call yourself: its"
+                    " state is already every state you get.")
         elif isinstance(lstm, nn.RNNBase):
             hint = f" {type(lstm).__name__} has no cell state or LSTM gates."
-        raise TypeError(f"{who} needs a torch.nn.LSTM, got {type(lstm).__name__}.{hint}"
-                        " Pass an nn.LSTM (or an lstm_states.LayerwiseLSTM).")
+        wanted = "a torch.nn.LSTM" if lstm_only else "a torch.nn.LSTM, nn.GRU or nn.RNN"
+        raise TypeError(f"{who} needs {wanted}, got {type(lstm).__name__}.{hint}"
+                        " Pass an nn.LSTM (or an lstm_states.LayerwiseLSTM)"
+                        + ("." if lstm_only else ", an nn.GRU or an nn.RNN."))
     forward = type(lstm).forward
-    if forward is not nn.LSTM.forward and forward is not LayerwiseLSTM.forward:
+    if forward is not cell.module.forward and forward is not LayerwiseLSTM.forward:
+        base = f"nn.{cell.name}"
         raise TypeError(
-            f"{who} cannot see inside a {type(lstm).__name__}: it is an nn.LSTM subclass with its"
-            " own forward, which may change the weights or the input before nn.LSTM runs, and"
-            " capture computes what nn.LSTM.forward would, with the module's parameters as they"
-            " are. Capture the nn.LSTM that forward really runs, with the weights and input it"
-            " really uses (e.g. build a plain nn.LSTM, load those weights, call capture on it).")
+            f"{who} cannot see inside a {type(lstm).__name__}: it is an {base} subclass with its"
+            f" own forward, which may change the weights or the input before {base} runs, and"
+            f" capture computes what {base}.forward would, with the module's parameters as they"
+            f" are. Capture the {base} that forward really runs, with the weights and input it"
+            f" really uses (e.g. build a plain {base}, load those weights, call capture on it).")
+    return cell
 
 
-def check_fields(fields) -> Tuple[str, ...]:
-    """The kept fields, checked: a non-empty subset of FIELDS (a str is one field)."""
+def check_fields(fields, cell: cells.CellType = cells.LSTM) -> Tuple[str, ...]:
+    """The kept fields, checked: a non-empty subset of the cell's fields (a str is one field;
+    None: all of them)."""
+    if fields is None:
+        return cell.fields
     if isinstance(fields, str):
         fields = (fields,)
     try:
@@ -308,7 +418,13 @@ def check_fields(fields) -> Tuple[str, ...]:
     if unknown or not fields:
         what = f"unknown {unknown}" if unknown else "an empty selection"
         raise ValueError(f"fields must be a non-empty subset of {FIELDS}; got {what}")
-    return tuple(f for f in FIELDS if f in fields)  # in FIELDS' order, once each
+    missing = [f for f in fields if f not in cell.fields]
+    if missing:
+        what = ("no cell state 'c' (c is an LSTM's)" if "c" in missing else
+                "no gates (h is its only state)")
+        raise ValueError(f"an nn.{cell.name} has {what}; its fields are {cell.fields}, got"
+                         f" fields={tuple(fields)}")
+    return tuple(f for f in cell.fields if f in fields)  # in the cell's order, once each
 
 
 def check_layers(lstm: nn.LSTM, layers) -> Tuple[int, ...]:
@@ -323,7 +439,7 @@ def check_layers(lstm: nn.LSTM, layers) -> Tuple[int, ...]:
     if bad or not layers or len(set(layers)) != len(layers):
         what = (f"{bad} out of range" if bad else "no layer" if not layers else
                 f"a layer twice in {list(layers)}")
-        raise ValueError(f"layers must be distinct layer indices in 0..{L - 1} (this LSTM has"
+        raise ValueError(f"layers must be distinct layer indices in 0..{L - 1} (this module has"
                          f" num_layers={L}), or None for all; got {what}")
     return layers
 
@@ -334,7 +450,13 @@ def _nn_lstm_says(theirs: str, ours: str) -> str:
     return f"{theirs} -- {ours}"
 
 
-def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
+# what nn.LSTM / nn.GRU / nn.RNN say for input that is not 2-D or 3-D (torch 2.13)
+_DIMS_TEXT = {"LSTM": "LSTM: Expected input to be 2D or 3D, got {}D instead",
+              "GRU": "GRU: Expected input to be 2D or 3D, got {}D instead",
+              "RNN": "RNN: Expected input to be 2D or 3D, got {}D tensor instead"}
+
+
+def _check_input(lstm: nn.LSTM, input, cell: cells.CellType = cells.LSTM) -> Tuple[Tensor, bool]:
     """Returns the tensor that carries the data and whether the input is unbatched."""
     if isinstance(input, PackedSequence):
         data = input.data
@@ -347,7 +469,7 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
         if data.dim() not in (2, 3):
             layout = "(B, T, input_size)" if lstm.batch_first else "(T, B, input_size)"
             raise InputError(_nn_lstm_says(
-                f"LSTM: Expected input to be 2D or 3D, got {data.dim()}D instead",
+                _DIMS_TEXT[cell.name].format(data.dim()),
                 f"input must be 3-D {layout} or 2-D (T, input_size) for one unbatched sequence,"
                 f" got {data.dim()}-D input of shape {tuple(data.shape)}"))
         unbatched = data.dim() == 2
@@ -363,15 +485,15 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
         raise InputError(_nn_lstm_says(
             f"input.size(-1) must be equal to input_size. Expected {lstm.input_size},"
             f" got {data.shape[-1]}",
-            f"input has {data.shape[-1]} features in its last dimension but the LSTM was built"
+            f"input has {data.shape[-1]} features in its last dimension but the {cell.name} was built"
             f" with input_size={lstm.input_size}"))
     weight = lstm.weight_ih_l0
     if data.dtype != weight.dtype:
-        ours = (f"input dtype {data.dtype} differs from the LSTM's parameters ({weight.dtype});"
+        ours = (f"input dtype {data.dtype} differs from the {cell.name}'s parameters ({weight.dtype});"
                 f" convert one of them, e.g. input.to({weight.dtype})")
         try:  # nn.LSTM's own check words it (torch 2.13: "RNN input dtype (...) does not match
             # weight dtype (...). Convert input: ...", earlier "input must have the type ...")
-            nn.LSTM.check_input(lstm, data[:, None] if unbatched else data,
+            nn.RNNBase.check_input(lstm, data[:, None] if unbatched else data,
                                 input.batch_sizes if isinstance(input, PackedSequence) else None)
         except ValueError as theirs:
             ours = _nn_lstm_says(str(theirs), ours)
@@ -380,7 +502,7 @@ def _check_input(lstm: nn.LSTM, input) -> Tuple[Tensor, bool]:
         raise InputError(_nn_lstm_says(
             f"Input and parameter tensors are not at the same device, found input tensor at"
             f" {data.device} and parameter tensor at {weight.device}",
-            f"input is on {data.device} but the LSTM's parameters are on {weight.device}; move"
+            f"input is on {data.device} but the {cell.name}'s parameters are on {weight.device}; move"
             f" one of them, e.g. input.to('{weight.device}')"))
     return data, unbatched
 
@@ -436,6 +558,40 @@ def _check_hx(lstm: nn.LSTM, hx, batch: int, unbatched: bool, data: Tensor, pack
                 f"{name} is on {t.device} but the input is on {data.device}"))
 
 
+def _check_h0(module: nn.RNNBase, cell: cells.CellType, hx, batch: int, unbatched: bool,
+              data: Tensor, packed: bool) -> None:
+    """hx of an nn.GRU or nn.RNN: one tensor h_0 (L*D, B, H), or (L*D, H) unbatched."""
+    if hx is None:
+        return
+    if not isinstance(hx, Tensor):
+        what = (f"a {type(hx).__name__} (an nn.{cell.name} has no cell state: hx is h_0 alone,"
+                " not a pair (h_0, c_0))") if isinstance(hx, (tuple, list)) else \
+            f"a {type(hx).__name__}"
+        raise NotATensorError(f"hx must be a tensor h_0 for an nn.{cell.name}; got {what}")
+    want_dim = 2 if unbatched else 3
+    rows = module.num_layers * (2 if module.bidirectional else 1)
+    want = (rows, module.hidden_size) if unbatched else (rows, batch, module.hidden_size)
+    if tuple(hx.shape) != want:
+        ours = (f"h_0 must have shape {want} (num_layers * num_directions,"
+                f"{'' if unbatched else ' batch,'} hidden_size), got {tuple(hx.shape)}")
+        if not packed and hx.dim() != want_dim:
+            kind = "unbatched 2-D" if unbatched else "batched 3-D"
+            theirs = f"For {kind} input, hx should also be {want_dim}-D but got {hx.dim()}-D tensor"
+        else:
+            got = list(hx.shape)
+            if unbatched:
+                got.insert(1, 1)
+            theirs = f"Expected hidden size {(rows, 1 if unbatched else batch, module.hidden_size)}, got {got}"
+        raise InputError(_nn_lstm_says(theirs, ours))
+    if hx.dtype != data.dtype:
+        raise InputTypeError(f"h_0 dtype {hx.dtype} differs from the input's ({data.dtype})")
+    if hx.device != data.device:
+        raise InputError(_nn_lstm_says(
+            f"Input and hidden tensors are not at the same device, found input tensor at"
+            f" {data.device} and hidden tensor at {hx.device}",
+            f"h_0 is on {hx.device} but the input is on {data.device}"))
+
+
 def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
     """Whether autograd records this call: grad mode on, and one of the given tensors or the
     module's parameters requires grad (entries that are not tensors are for ``_check_hx``)."""
@@ -443,7 +599,7 @@ def _needs_autograd(lstm: nn.LSTM, *tensors) -> bool:
         isinstance(t, Tensor) and t.requires_grad for t in (*tensors, *lstm.parameters()))
 
 
-def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
+def choose_route(lstm: nn.LSTM, input, hx=None, fields: Optional[Iterable[str]] = None,
                  route: Optional[str] = None, exact: bool = False,
                  edits: Optional[Sequence[Edit]] = None) -> str:
     """The route ``capture`` takes for this call: ``route`` if given (checked), else
@@ -451,9 +607,12 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
     on CPU for large B*H when c or the gates are kept (unless ``exact``: only routes whose
     output, h_n and c_n are PyTorch's kernel's own), else ``kernel``. With ``edits`` this is the
     route of the layers without edits (never a CUDA graph); a value tensor that requires grad,
-    or an ``fn`` edit in grad mode, makes autograd record the call."""
+    or an ``fn`` edit in grad mode, makes autograd record the call. An nn.GRU or nn.RNN takes
+    ``autograd``, ``kernel`` or ``cuda`` (``stepwise``, ``cuda_graph`` and edits are the
+    LSTM's)."""
+    cell = cells.of(lstm)
     data = input.data if isinstance(input, PackedSequence) else input
-    given = hx if isinstance(hx, (tuple, list)) else ()
+    given = hx if isinstance(hx, (tuple, list)) else (hx,)
     values = [getattr(e, name) for e in edits or () if isinstance(e, Edit)
               for name in ("set", "add", "scale")]
     needs_grad = _needs_autograd(lstm, data, *given, *values) or (
@@ -471,16 +630,20 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
             raise ValueError("route 'cuda_graph' needs a CUDA tensor input (not packed), no"
                              " dropout at work, no edits and no graph being recorded by the"
                              " caller")
+        if cell is not cells.LSTM and route in ("stepwise", "cuda_graph"):
+            raise ValueError(f"route {route!r} is an nn.LSTM's; an nn.{cell.name} takes"
+                             " 'autograd', 'kernel' or 'cuda'")
         return route
     if needs_grad:
         return "autograd"
     if data.is_cuda:
-        graphs = not edits and _cuda.graphs_possible(lstm, input)
+        graphs = not edits and cell is cells.LSTM and _cuda.graphs_possible(lstm, input)
         return "cuda_graph" if graphs else "cuda"
     B = int(input.batch_sizes[0]) if isinstance(input, PackedSequence) else \
         (1 if data.dim() == 2 else data.shape[0 if lstm.batch_first else 1])
-    replay = {"c", "gates"} & set(check_fields(fields))
-    if not exact and replay and B * lstm.hidden_size >= STEPWISE_MIN_BATCH_X_HIDDEN:
+    replay = {"c", "gates"} & set(check_fields(fields, cell))
+    if not exact and replay and cell is cells.LSTM and \
+            B * lstm.hidden_size >= STEPWISE_MIN_BATCH_X_HIDDEN:
         return "stepwise"
     return "kernel"
 
@@ -490,28 +653,32 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Iterable[str] = FIELDS,
 
 
 @torch.compiler.disable
-def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
-            hx: Optional[Tuple[Tensor, Tensor]] = None, *, fields: Iterable[str] = FIELDS,
-            layers: Optional[Sequence[int]] = None, route: Optional[str] = None,
-            edits: Optional[Sequence[Edit]] = None) -> LSTMStates:
+def capture(lstm: Union[nn.LSTM, nn.GRU, nn.RNN], input: Union[Tensor, PackedSequence],
+            hx: Union[None, Tensor, Tuple[Tensor, Tensor]] = None, *,
+            fields: Optional[Iterable[str]] = None, layers: Optional[Sequence[int]] = None,
+            route: Optional[str] = None,
+            edits: Optional[Sequence[Edit]] = None) -> Union[LSTMStates, GRUStates, RNNStates]:
     """Runs ``lstm`` on ``input`` and returns every layer's h, c and gates at every step.
 
     Args:
         lstm: any ``torch.nn.LSTM`` (trained or not, any configuration; not a subclass with a
             forward of its own); never changed. Its own parameters are used, so gradients reach
-            them.
+            them. Or an ``nn.GRU`` (h and the gates r, z, n) or an ``nn.RNN`` (h), the same way.
         input: what you would pass to ``lstm``: (T, B, I), (B, T, I) if batch_first, (T, I)
             unbatched, or a PackedSequence.
-        hx: optional (h_0, c_0), shaped as ``nn.LSTM`` expects: (L*D, B, H_out), (L*D, B, H).
-        fields: which states to keep, a non-empty subset of ("h", "c", "gates"); the others are
-            None on the result and not computed (``fields=("h",)`` is one fused kernel call per
-            layer, little more than nn.LSTM itself).
+        hx: optional (h_0, c_0), shaped as ``nn.LSTM`` expects: (L*D, B, H_out), (L*D, B, H);
+            for an nn.GRU or nn.RNN, h_0 alone, (L*D, B, H), as they take it.
+        fields: which states to keep, a non-empty subset of ("h", "c", "gates") (a GRU's:
+            ("h", "gates"); an RNN's: ("h",)); None keeps all; the others are None on the
+            result and not computed (``fields=("h",)`` is one fused kernel call per layer,
+            little more than the module itself).
         layers: which layers to keep (indices; None: all). ``h`` is then
             (len(layers), D, T, B, H_out) and ``states.layers`` holds the indices.
         route: how to compute (see ``routes.py``): None chooses (``choose_route``);
             "autograd", "kernel", "stepwise", "cuda" or "cuda_graph" force one.
-        edits: a list of :class:`lstm_states.Edit`: states to change as the LSTM runs (e.g.
-            ``Edit("c", 0, slice(100, None), unit=33, set=0.0)``). Every field of the result,
+        edits: a list of :class:`lstm_states.Edit`: states to change as the module runs (e.g.
+            ``Edit("c", 0, slice(100, None), unit=33, set=0.0)``; a GRU's h, r, z, n, an
+            RNN's h). Every field of the result,
             output and h_n / c_n included, then describes the edited run (``edits.py``).
 
     Returns:
@@ -519,7 +686,9 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         the CPU bit for bit on every route but ``stepwise``, which is equal within float
         tolerance; on a GPU within float tolerance), with
         ``h`` (len(layers), D, T, B, H_out), ``c`` (..., H) and ``gates`` (len(layers), D, 4, T,
-        B, H) as attributes.
+        B, H) as attributes. For an nn.GRU a :class:`GRUStates`, the tuple ``(output, h_n)``
+        with ``h`` and ``gates`` (len(layers), D, 3, T, B, H) (r, z, n); for an nn.RNN an
+        :class:`RNNStates` with ``h``; the same promise of exactness.
 
     Raises ValueError (or TypeError) for a bad selection, route or edit, and :class:`InputError`,
     :class:`InputTypeError`, :class:`NotATensorError` for input nn.LSTM would refuse (each also
@@ -537,9 +706,9 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
         st.h[0, 0, t]                                      # (B, H_out) at step t
         edited = capture(lstm, x, edits=[Edit("f", 1, 7, set=0.0)])  # forget gate shut
     """
-    _check_module(lstm)
-    data, unbatched = _check_input(lstm, input)
-    fields, layers = check_fields(fields), check_layers(lstm, layers)
+    cell = _check_module(lstm)
+    data, unbatched = _check_input(lstm, input, cell)
+    fields, layers = check_fields(fields, cell), check_layers(lstm, layers)
     route = choose_route(lstm, input, hx, fields, route, edits=edits)
     if route == "cuda_graph":
         return _cuda.replay(lstm, input, hx, (fields, layers), lambda inp, h: _compute(
@@ -548,7 +717,7 @@ def capture(lstm: nn.LSTM, input: Union[Tensor, PackedSequence],
 
 
 def _compute(lstm: nn.LSTM, input, hx, unbatched: bool, fields: Tuple[str, ...],
-             layers: Tuple[int, ...], route: str, edit_list=None) -> LSTMStates:
+             layers: Tuple[int, ...], route: str, edit_list=None) -> _States:
     """capture after its checks: the four steps, by ``route`` (wrapped by the edits route when
     there are edits)."""
     inp = _to_time_major(lstm, input, hx, unbatched)
@@ -574,7 +743,7 @@ class _Input:
     x: Seq  # layer 0's input: (T, B, I) time-major, or packed
     like: Optional[PackedSequence]  # the caller's packed input (how to pack), None if a tensor
     h0: Tensor  # (L*D, B, H_out), caller's batch order
-    c0: Tensor  # (L*D, B, H)
+    c0: Optional[Tensor]  # (L*D, B, H); None for a GRU or RNN
     unbatched: bool
 
 
@@ -595,8 +764,16 @@ def _to_time_major(lstm: nn.LSTM, input, hx, unbatched: bool) -> _Input:
             padded = input.transpose(0, 1) if lstm.batch_first else input  # (T, B, I)
         x, like, B = Seq(padded=padded), None, padded.shape[1]
     data = input.data if like is not None else input
-    _check_hx(lstm, hx, B, unbatched, data, packed=like is not None)
+    cell = cells.of(lstm)
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
+    if cell is not cells.LSTM:  # hx is h_0 alone
+        _check_h0(lstm, cell, hx, B, unbatched, data, packed=like is not None)
+        if hx is None:
+            h0 = data.new_zeros(L * D, B, lstm.hidden_size)
+        else:
+            h0 = hx[:, None] if unbatched else hx  # (L*D, B, H)
+        return _Input(x, like, h0, None, unbatched)
+    _check_hx(lstm, hx, B, unbatched, data, packed=like is not None)
     H_out = lstm.proj_size if lstm.proj_size > 0 else lstm.hidden_size
     if hx is None:
         h0 = data.new_zeros(L * D, B, H_out)
@@ -611,14 +788,16 @@ def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tup
     """Step 2: each layer by ``run_layer`` (a route), dropout on each layer's input but the
     first.
 
-    Returns the top layer's output Seq, h_n (L*D, B, H_out), c_n (L*D, B, H) and the kept
-    states: h (len(layers), D, T, B, H_out), c (..., H), gates (len(layers), D, 4, T, B, H).
+    Returns the top layer's output Seq, h_n (L*D, B, H_out), c_n (L*D, B, H) (None without a
+    cell state) and the kept states: h (len(layers), D, T, B, H_out), c (..., H), gates
+    (len(layers), D, G, T, B, H).
     """
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
     T, B, H = inp.x.steps, inp.h0.shape[1], lstm.hidden_size
     H_out = inp.h0.shape[-1]
     kept = {layer: k for k, layer in enumerate(layers)}
-    shapes = {"h": (D, T, B, H_out), "c": (D, T, B, H), "gates": (D, 4, T, B, H)}
+    G = cells.of(lstm).rows
+    shapes = {"h": (D, T, B, H_out), "c": (D, T, B, H), "gates": (D, G, T, B, H)}
     buffers = {f: routes.empty(inp.h0, len(layers), *shapes[f]) if in_place and f in fields else None
                for f in FIELDS}  # (len(layers), ...) per kept field, written in place
     collected: Dict[int, LayerStates] = {}
@@ -636,7 +815,7 @@ def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tup
         if in_place:
             out = LayerStates(*(None if buffers[f] is None or layer not in kept else
                                 buffers[f][kept[layer]] for f in FIELDS))
-        run = run_layer(lstm, layer, x, inp.h0[rows], inp.c0[rows],
+        run = run_layer(lstm, layer, x, inp.h0[rows], None if inp.c0 is None else inp.c0[rows],
                         want if layer in kept else frozenset(), out, inp.like)
         h_ns.append(run.h_n)
         c_ns.append(run.c_n)
@@ -648,7 +827,7 @@ def _run_layers(lstm: nn.LSTM, inp: _Input, fields: Tuple[str, ...], layers: Tup
     else:
         states = LayerStates(*(torch.stack([getattr(collected[k], f) for k in layers])
                                if f in fields else None for f in FIELDS))
-    return x, torch.cat(h_ns), torch.cat(c_ns), states
+    return x, torch.cat(h_ns), None if inp.c0 is None else torch.cat(c_ns), states
 
 
 def _zero_past_the_ends(states: LayerStates, inp: _Input, in_place: bool) -> LayerStates:
@@ -669,19 +848,24 @@ def _zero_past_the_ends(states: LayerStates, inp: _Input, in_place: bool) -> Lay
 
 
 def _to_caller_layout(lstm: nn.LSTM, inp: _Input, top: Seq, h_n: Tensor, c_n: Tensor,
-                      states: LayerStates, layers: Tuple[int, ...]) -> LSTMStates:
-    """Step 4: output, h_n and c_n in the caller's layout; the states stay time-major."""
+                      states: LayerStates, layers: Tuple[int, ...]) -> _States:
+    """Step 4: output, h_n and c_n in the caller's layout; the states stay time-major; the
+    module's result type (LSTMStates, GRUStates, RNNStates)."""
     if inp.like is not None:
         output = top.packed_like(inp.like)  # the kernel's own packed output
     else:
         output = top.padded  # (T, B, D*H_out), never memory that h shares (see the routes)
         if inp.unbatched:
-            output, h_n, c_n = output[:, 0], h_n[:, 0], c_n[:, 0]
+            output, h_n = output[:, 0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
         elif lstm.batch_first:
             output = output.transpose(0, 1)  # (B, T, D*H_out), a view as nn.LSTM's
-    return LSTMStates(output, h_n, c_n, *states, lengths=inp.x.lengths,
-                      batch_first=lstm.batch_first, layers=layers,
-                      num_directions=2 if lstm.bidirectional else 1)
+    meta = dict(lengths=inp.x.lengths, batch_first=lstm.batch_first, layers=layers,
+                num_directions=2 if lstm.bidirectional else 1)
+    if c_n is not None:
+        return LSTMStates(output, h_n, c_n, *states, **meta)
+    cls = RESULTS[cells.of(lstm).name]
+    return cls(output, h_n, **{f: getattr(states, f) for f in cls._STATES}, **meta)
 
 
 
@@ -709,7 +893,7 @@ class LayerwiseLSTM(nn.LSTM):
     @classmethod
     def from_lstm(cls, lstm: nn.LSTM) -> LayerwiseLSTM:
         """A LayerwiseLSTM with the same configuration and a copy of ``lstm``'s weights."""
-        _check_module(lstm, "LayerwiseLSTM.from_lstm()")
+        _check_module(lstm, "LayerwiseLSTM.from_lstm()", lstm_only=True)
         new = cls(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers, bias=lstm.bias,
                   batch_first=lstm.batch_first, dropout=lstm.dropout,
                   bidirectional=lstm.bidirectional, proj_size=lstm.proj_size,

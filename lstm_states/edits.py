@@ -1,4 +1,4 @@
-"""Edit any state at any step of an existing nn.LSTM, and see what follows.
+"""Edit any state at any step of an existing nn.LSTM (nn.GRU, nn.RNN), and see what follows.
 
     from lstm_states import Edit, capture, record
     # unit 33's cell state set to 0 in layer 0 from step 100 on
@@ -11,15 +11,19 @@ Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = p
 
 Semantics, within one step of one layer and direction: the gates (i, f, g, o) are edited after
 their activations; then c_t = f_t * c_{t-1} + i_t * g_t; then c edits; then
-h_t = o_t * tanh(c_t) (times W_hr with proj_size); then h edits. The recurrence goes on from the
-edited values and the next layer reads the edited h. Several edits of one state apply in list
+h_t = o_t * tanh(c_t) (times W_hr with proj_size); then h edits.
+An nn.GRU's step: r and z after their activations, then r and z edits; then
+n = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn)) from the edited r; then n edits; then
+h_t = (1 - z_t) * n_t + z_t * h_{t-1} from the edited z and n; then h edits. An nn.RNN's:
+h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (relu with nonlinearity="relu"); then h
+edits. The recurrence goes on from the edited values and the next layer reads the edited h. Several edits of one state apply in list
 order. Steps are input positions (as in ``states.h[l, d, t]``), for the reverse direction too;
 for packed input an edit at a position past a sequence's end leaves that sequence alone.
 
 How: the edits route (``route``) runs every layer without edits by the route capture would take
 anyway. In an edited layer each direction runs the fused kernel up to its first edited step,
-steps through the edited steps one by one (``routes.steps_in_place`` / ``steps_autograd`` with
-the edits applied), and goes on with the fused kernel from the edited state between and after
+steps through the edited steps one by one (the cell's ``steps_in_place`` / ``steps_autograd``
+with the edits applied), and goes on with the fused kernel from the edited state between and after
 them; the gates and c of the kernel's stretches are replayed from its h as capture does.
 """
 
@@ -33,12 +37,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from . import routes
+from . import cells, routes
 from .routes import LayerRun, LayerStates, Seq
 
 __all__ = ["Edit", "EDIT_FIELDS", "plan", "route"]
 
-EDIT_FIELDS = ("h", "c", "i", "f", "g", "o")
+EDIT_FIELDS = ("h", "c", "i", "f", "g", "o", "r", "z", "n")  # LSTM: h c i f g o; GRU: h r z n
 OPERATIONS = ("set", "add", "scale", "fn")
 
 # Stretches without edits shorter than this run step by step rather than through the fused
@@ -48,10 +52,11 @@ MIN_KERNEL_STRETCH = 8
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to one state of an LSTM: which state, where, and how.
+    """One change to one state of an LSTM (GRU, RNN): which state, where, and how.
 
     Args:
-        field: "h", "c", or a gate after its activation: "i", "f", "g", "o".
+        field: "h", "c", or a gate after its activation: "i", "f", "g", "o" (an nn.LSTM);
+            "h", "r", "z", "n" (an nn.GRU); "h" (an nn.RNN).
         layer: 0..num_layers-1.
         step: input position(s): an int (negative counts from the end), a slice, or a list.
         unit: None (every unit), an int, or a list of ints.
@@ -135,7 +140,7 @@ def _int_list(v) -> bool:
 
 class StepEdits:
     """The edits of one layer and direction, by processing step; the ``edit`` callback of
-    ``routes.steps_in_place`` / ``steps_autograd`` (over a stretch starting at ``offset``)."""
+    ``cells.steps_in_place`` / ``steps_autograd`` (over a stretch starting at ``offset``)."""
 
     def __init__(self, in_place: bool):
         self.by_step: Dict[int, Dict[str, List[Tuple[Edit, Optional[Tensor], Optional[Tensor]]]]] = \
@@ -188,11 +193,16 @@ def plan(lstm: nn.LSTM, edits: Sequence[Edit], steps: int, batch: int,
     L, D = lstm.num_layers, 2 if lstm.bidirectional else 1
     H, H_out = lstm.hidden_size, lstm.proj_size or lstm.hidden_size
     T = steps
+    cell = cells.of(lstm)
     result: Dict[Tuple[int, int], StepEdits] = {}
     for n, edit in enumerate(edits):
         if not isinstance(edit, Edit):
             raise TypeError(f"edits[{n}] is a {type(edit).__name__}, not an lstm_states.Edit")
         where = f"edits[{n}] ({edit.field!r}, layer {edit.layer})"
+        if edit.field not in cell.edit_fields:
+            what = "no cell state 'c'" if edit.field == "c" else f"no {edit.field!r}"
+            raise ValueError(f"{where}: an nn.{cell.name} has {what}; its states to edit are"
+                             f" {cell.edit_fields}")
         if not 0 <= edit.layer < L:
             raise ValueError(f"{where}: layer {edit.layer} out of range; this LSTM has layers"
                              f" 0..{L - 1}")
@@ -279,32 +289,41 @@ def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want, out=N
     out = out if in_place else None
     if in_place and out is None:
         out = LayerStates(None, None, None)
+    cell = cells.of(lstm)
     T, B = x.steps, h0.shape[1]
-    H_out, H = h0.shape[-1], c0.shape[-1]
+    H_out, H, G = h0.shape[-1], lstm.hidden_size, len(cell.gate_names)
     lengths = routes.flip_lengths(x.lengths, T)
-    replay = x.is_packed or bool({"c", "gates"} & set(want))
+    # the gates (and c) of the kernel's stretches: when kept, and the LSTM's c for packed
+    # input's final states
+    replay = (cell.has_c and x.is_packed) or bool({"c", "gates"} & set(want))
     hs, cs, gs, h_ns, c_ns = [], [], [], [], []
     for d in range(D):
         params = routes.layer_params(lstm, layer, d)
         x_d = x.padded if d == 0 else routes.reverse_within_lengths(x.padded, lengths)
         steps = plans.get((layer, d)) or StepEdits(in_place)
+        c0_d = None if c0 is None else c0[d]
         if in_place:  # processing-order buffers: the result's own for the forward direction
             mine = LayerStates(*(None if s is None or d == 1 or name not in want else s[d]
                                  for name, s in zip(("h", "c", "gates"), out, strict=True)))
             bufs = (mine.h if mine.h is not None else routes.empty(x_d, T, B, H_out),
-                    mine.c if mine.c is not None else routes.empty(x_d, T, B, H),
-                    mine.gates if mine.gates is not None else routes.empty(x_d, 4, T, B, H))
-            h_last, c_last = _stretches_in_place(x_d, h0[d], c0[d], params, steps, replay, bufs)
+                    mine.c if mine.c is not None else
+                    routes.empty(x_d, T, B, H) if cell.has_c else None,
+                    mine.gates if mine.gates is not None else
+                    routes.empty(x_d, G, T, B, H) if G else None)
+            h_last, c_last = _stretches_in_place(cell, x_d, h0[d], c0_d, params, steps, replay,
+                                                 bufs)
             h, c, g = bufs
         else:
-            h, c, g, h_last, c_last = _stretches_autograd(x_d, h0[d], c0[d], params, steps,
+            h, c, g, h_last, c_last = _stretches_autograd(cell, x_d, h0[d], c0_d, params, steps,
                                                           replay, train=x_d.is_cuda)
         if x.is_packed:  # each sequence's final state: at its own last step
-            h_last, c_last = routes.final_states(h[None], c[None], x.lengths)
-            h_last, c_last = h_last[0], c_last[0]
+            h_last, c_last = routes.final_states(h[None], None if c is None else c[None],
+                                                 x.lengths)
+            h_last, c_last = h_last[0], None if c_last is None else c_last[0]
         if d == 1:  # back to input positions
-            h, c = (routes.reverse_within_lengths(s, lengths) for s in (h, c))
-            g = routes.reverse_gates_within_lengths(g, lengths)
+            h, c = (None if s is None else routes.reverse_within_lengths(s, lengths)
+                    for s in (h, c))
+            g = None if g is None else routes.reverse_gates_within_lengths(g, lengths)
             if in_place:
                 for name, s, dest in zip(("h", "c", "gates"), (h, c, g), out, strict=True):
                     if dest is not None and name in want:
@@ -322,7 +341,7 @@ def route(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want, out=N
     else:
         states = LayerStates(*(torch.stack(s) if name in want else None
                                for name, s in zip(("h", "c", "gates"), (hs, cs, gs), strict=True)))
-    return LayerRun(output, torch.stack(h_ns), torch.stack(c_ns), states)
+    return LayerRun(output, torch.stack(h_ns), torch.stack(c_ns) if cell.has_c else None, states)
 
 
 def _stretches(T: int, steps: StepEdits) -> List[Tuple[str, int, int]]:
@@ -343,43 +362,49 @@ def _stretches(T: int, steps: StepEdits) -> List[Tuple[str, int, int]]:
     return out
 
 
-def _stretches_in_place(x, h0, c0, params, steps: StepEdits, replay: bool, bufs):
-    """One direction by stretches, written into bufs=(h, c, gates) (processing order)."""
+def _stretches_in_place(cell, x, h0, c0, params, steps: StepEdits, replay: bool, bufs):
+    """One direction by stretches, written into bufs=(h, c, gates) (processing order; c and
+    gates None where the cell has none)."""
     h, c, g = bufs
     h_t, c_t = h0, c0
     for kind, a, b in _stretches(x.shape[0], steps):
+        part = (h[a:b], None if c is None else c[a:b], None if g is None else g[:, a:b])
         if kind == "kernel":
-            h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_t, c_t, params)
+            h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_t, c_t, params, cell=cell)
             h[a:b].copy_(h_seg)
             if replay:
-                routes.replay_in_place(x[a:b], h[a:b], h[a - 1] if a else h0,
-                                       c[a - 1] if a else c0, params,
-                                       LayerStates(None, c[a:b], g[:, a:b]), {"c", "gates"})
+                c_prev = None if c is None else (c[a - 1] if a else c0)
+                cell.replay_in_place(x[a:b], h[a:b], h[a - 1] if a else h0, c_prev, params,
+                                     LayerStates(None, *part[1:]), {"c", "gates"})
         else:
-            routes.steps_in_place(x[a:b], h_t, c_t, params, (h[a:b], c[a:b], g[:, a:b]),
-                                  steps.window(a, b))
-            h_t, c_t = h[b - 1], c[b - 1]
+            cell.steps_in_place(x[a:b], h_t, c_t, params, part, steps.window(a, b))
+            h_t, c_t = h[b - 1], None if c is None else c[b - 1]
     return h_t, c_t
 
 
-def _stretches_autograd(x, h0, c0, params, steps: StepEdits, replay: bool, train: bool):
-    """One direction by stretches, with autograd: h, c, gates (processing order), last (h, c)."""
+def _stretches_autograd(cell, x, h0, c0, params, steps: StepEdits, replay: bool, train: bool):
+    """One direction by stretches, with autograd: h, c, gates (processing order; None where the
+    cell has none), last (h, c)."""
     hs, cs, gs = [], [], []
     h_t, c_t = h0, c0
+    G, H = len(cell.gate_names), (c0 if cell.has_c else h0).shape[-1]
     for kind, a, b in _stretches(x.shape[0], steps):
         if kind == "kernel":
             h_prev, c_prev = h_t, c_t
-            h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_prev, c_prev, params, train)
-            c_seg, g_seg = routes.replay(x[a:b], h_seg, h_prev, c_prev, params, None,
-                                         {"c", "gates"}) if replay else (None, None)
-            if c_seg is None:  # states not kept: placeholders of the right shape
+            h_seg, h_t, c_t = routes.direction_kernel(x[a:b], h_prev, c_prev, params, train,
+                                                      cell=cell)
+            c_seg, g_seg = cell.replay(x[a:b], h_seg, h_prev, c_prev, params, None,
+                                       {"c", "gates"}) if replay else (None, None)
+            if c_seg is None and cell.has_c:  # states not kept: placeholders of the right shape
                 c_seg = h_seg.new_zeros(b - a, *c0.shape)
-                g_seg = h_seg.new_zeros(4, b - a, *c0.shape)
+            if g_seg is None and G:
+                g_seg = h_seg.new_zeros(G, b - a, x.shape[1], H)
         else:
-            h_seg, c_seg, g_seg = routes.steps_autograd(x[a:b], h_t, c_t, params,
-                                                        steps.window(a, b))
-            h_t, c_t = h_seg[-1], c_seg[-1]
+            h_seg, c_seg, g_seg = cell.steps_autograd(x[a:b], h_t, c_t, params,
+                                                      steps.window(a, b))
+            h_t, c_t = h_seg[-1], None if c_seg is None else c_seg[-1]
         hs.append(h_seg)
         cs.append(c_seg)
         gs.append(g_seg)
-    return torch.cat(hs), torch.cat(cs), torch.cat(gs, dim=1), h_t, c_t
+    return (torch.cat(hs), torch.cat(cs) if cell.has_c else None,
+            torch.cat(gs, dim=1) if G else None, h_t, c_t)

@@ -1,4 +1,5 @@
-"""Record every layer's states of the nn.LSTMs inside a bigger model, without rewriting it.
+"""Record every layer's states of the nn.LSTMs (and nn.GRUs, nn.RNNs) inside a bigger model,
+without rewriting it.
 
 Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = proj_size or H.
 
@@ -7,6 +8,10 @@ Shape legend: L layers, D directions, T steps, B batch, H hidden size, H_out = p
     rec["encoder.lstm"]                          # [LSTMStates, ...]: every call, in call order
     rec.one("encoder.lstm")                      # the LSTMStates of its only call
     rec.stitch("decoder.lstm")                   # one-step calls joined into one time axis
+
+Every nn.GRU and nn.RNN is recorded the same way (a GRUStates / RNNStates per call, the
+module's own ``(output, h_n)`` returned to the model), with the same promise of bit identity;
+``include=nn.GRU`` (or a tuple of types) selects by type.
 
 How it works. Inside the block each selected nn.LSTM gets an instance attribute ``forward``
 (so ``nn.Module.__call__``, and with it every user hook, still runs) that calls
@@ -72,11 +77,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from . import cells
 from .core import (
-    FIELDS,
     Edit,
     LayerwiseLSTM,
     LSTMStates,
+    _States,
     capture,
     check_fields,
     check_layers,
@@ -85,7 +91,8 @@ from .core import (
 
 __all__ = ["record", "Recording"]
 
-Include = Union[None, str, Iterable[str], Callable[[str, nn.Module], bool]]
+Include = Union[None, str, Iterable[str], type, Tuple[type, ...],
+                Callable[[str, nn.Module], bool]]
 
 
 class Recording(Mapping):
@@ -97,23 +104,23 @@ class Recording(Mapping):
     """
 
     def __init__(self, names: Iterable[str], detach: bool = False, to_cpu: bool = False,
-                 fields: Iterable[str] = FIELDS, layers: Optional[Iterable[int]] = None,
+                 fields: Optional[Iterable[str]] = None, layers: Optional[Iterable[int]] = None,
                  edits: Optional[Dict[str, List[Edit]]] = None):
         self.names: Tuple[str, ...] = tuple(names)
         """The selected modules' qualified names, in ``named_modules`` order."""
         self.detach = detach
         self.to_cpu = to_cpu
-        self.fields = tuple(fields)
-        """What each call keeps (capture's ``fields``)."""
+        self.fields = None if fields is None else tuple(fields)
+        """What each call keeps (capture's ``fields``; None: every state each module has)."""
         self.layers = None if layers is None else tuple(layers)
         """Which layers each call keeps (capture's ``layers``; None: all)."""
         self.edits: Dict[str, List[Edit]] = dict(edits or {})
         """The edits each module's calls run with, by qualified name."""
-        self.calls: List[Tuple[str, LSTMStates]] = []
+        self.calls: List[Tuple[str, _States]] = []
         """Every recorded call as (name, states), in the order the calls happened."""
 
     # --- Mapping: name -> list of LSTMStates ---
-    def __getitem__(self, name: str) -> List[LSTMStates]:
+    def __getitem__(self, name: str) -> List[_States]:
         if name not in self.names:
             raise KeyError(f"{name!r} was not recorded; recorded modules: {_listing(self.names)}")
         return [states for n, states in self.calls if n == name]
@@ -142,7 +149,7 @@ class Recording(Mapping):
         self[name]  # KeyError naming the recorded modules if unknown
         return name
 
-    def one(self, name: Optional[str] = None) -> LSTMStates:
+    def one(self, name: Optional[str] = None) -> _States:
         """The states of the only call of ``name``; an error if it was called 0 or 2+ times."""
         name = self._name(name)
         calls = self[name]
@@ -152,12 +159,12 @@ class Recording(Mapping):
                              " the calls along time")
         return calls[0]
 
-    def stitch(self, name: Optional[str] = None) -> LSTMStates:
+    def stitch(self, name: Optional[str] = None) -> _States:
         """Joins the calls of ``name`` (one step, or a chunk of steps, each) along time.
 
-        For a decoder that calls its LSTM once per token. ``h`` (L, D, ΣT, B, H_out), ``c``,
-        ``gates`` and ``output`` are the calls' own, concatenated in call order; ``h_n`` and
-        ``c_n`` are the last call's. Whatever (h_0, c_0) each call started from is not checked:
+        For a decoder that calls its LSTM (GRU, RNN) once per token. ``h`` (L, D, ΣT, B, H_out),
+        ``c``, ``gates`` and ``output`` are the calls' own, concatenated in call order; ``h_n``
+        and ``c_n`` are the last call's. Whatever (h_0, c_0) each call started from is not checked:
         the result is what each call computed. Needs tensor (not packed) inputs, one direction,
         and the same batch, layers and sizes in every call.
         """
@@ -166,9 +173,12 @@ class Recording(Mapping):
         if not calls:
             raise ValueError(f"{name!r} was not called inside the record block: nothing to stitch")
         first = calls[0]
-        if first.h is None or first.c is None or first.gates is None:
-            raise ValueError(f"stitch joins h, c and gates; this recording kept only"
-                             f" {self.fields}: record(..., fields=('h', 'c', 'gates'))")
+        if any(getattr(first, f) is None for f in first._STATES):
+            kept = tuple(f for f in first._STATES if getattr(first, f) is not None)
+            *rest, last = first._STATES
+            joins = f"{', '.join(rest)} and {last}" if rest else last
+            raise ValueError(f"stitch joins {joins}; this recording kept only"
+                             f" {kept}: record(..., fields={first._STATES})")
         if first.num_directions != 1:
             raise ValueError(f"{name!r} is bidirectional: each call's reverse direction runs over"
                              " that call's own steps only, so the calls do not join into one"
@@ -178,7 +188,6 @@ class Recording(Mapping):
                 raise ValueError(f"call {k} of {name!r} had a PackedSequence input; stitch joins"
                                  f" calls on plain tensors; look at rec[{name!r}][{k}] instead")
             same = (states.h.shape[:2] + states.h.shape[3:] == first.h.shape[:2] + first.h.shape[3:]
-                    and states.c.shape[3:] == first.c.shape[3:]
                     and states.output.dim() == first.output.dim()
                     and states.batch_first == first.batch_first)
             if not same:
@@ -189,16 +198,14 @@ class Recording(Mapping):
             t_dim = 0
         else:  # (T, B, D*H_out), or (B, T, D*H_out) if batch_first
             t_dim = 1 if first.batch_first else 0
-        return LSTMStates(
-            output=torch.cat([s.output for s in calls], dim=t_dim),
-            h_n=calls[-1].h_n, c_n=calls[-1].c_n,
-            h=torch.cat([s.h for s in calls], dim=2),  # (L, D, ΣT, B, H_out)
-            c=torch.cat([s.c for s in calls], dim=2),  # (L, D, ΣT, B, H)
-            gates=torch.cat([s.gates for s in calls], dim=3),  # (L, D, 4, ΣT, B, H)
-            lengths=None, batch_first=first.batch_first, layers=first.layers)
+        # h (L, D, ΣT, B, H_out), c (L, D, ΣT, B, H): time is dim 2; gates (L, D, G, ΣT, B, H): 3
+        joined = {f: torch.cat([getattr(s, f) for s in calls], dim=3 if f == "gates" else 2)
+                  for f in first._STATES}
+        return first._replace(output=torch.cat([s.output for s in calls], dim=t_dim),
+                              **calls[-1]._finals(), **joined, lengths=None)
 
     # --- called by the patched forwards ---
-    def _append(self, name: str, states: LSTMStates) -> None:
+    def _append(self, name: str, states: _States) -> None:
         if self.detach:
             states = states.detach()
         if self.to_cpu:  # copies even on the CPU: the recording owns them
@@ -214,14 +221,17 @@ def _listing(names: Iterable[str]) -> str:
 class _RecordingForward:
     """The instance attribute ``forward`` of a module being recorded."""
 
-    def __init__(self, module: nn.LSTM):
+    def __init__(self, module: nn.RNNBase):
         self.module = module
         self.returns_states = isinstance(module, LayerwiseLSTM)
         self.sinks: List[Tuple[Recording, str]] = []  # every active recording, its name for us
 
     def _selection(self):
         """What the active recordings keep, together: the union of their fields and layers."""
-        fields = {f for r, _ in self.sinks for f in r.fields}
+        if any(r.fields is None for r, _ in self.sinks):
+            fields = None
+        else:
+            fields = {f for r, _ in self.sinks for f in r.fields}
         if any(r.layers is None for r, _ in self.sinks):
             return fields, None
         return fields, sorted({k for r, _ in self.sinks for k in r.layers})
@@ -245,51 +255,68 @@ class _RecordingForward:
             output = output._replace(data=output.data.clone())
         else:
             output = output.clone()
-        return output, (states.h_n.clone(), states.c_n.clone())
+        if isinstance(states, LSTMStates):
+            return output, (states.h_n.clone(), states.c_n.clone())
+        return output, states.h_n.clone()  # nn.GRU's and nn.RNN's (output, h_n)
 
 
-def _narrow(states: LSTMStates, recording: Recording) -> LSTMStates:
+def _narrow(states: _States, recording: Recording) -> _States:
     """The part of one computation a recording asked for (when nested recordings differ)."""
-    changes = {f: None for f in FIELDS if f not in recording.fields}
+    fields = states._STATES if recording.fields is None else recording.fields
+    changes = {f: None for f in states._STATES if f not in fields}
     if recording.layers is not None and recording.layers != states.layers:
         index = [states.layers.index(k) for k in recording.layers]
-        changes.update({f: getattr(states, f)[index] for f in FIELDS
-                        if f in recording.fields})
+        changes.update({f: getattr(states, f)[index] for f in states._STATES if f in fields})
         changes["layers"] = recording.layers
     return states._replace(**changes) if changes else states
 
 
-def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
+def _is_types(include) -> bool:
+    """Whether ``include`` selects by type: a class, or a non-empty tuple/list of classes."""
+    if isinstance(include, type):
+        return True
+    return isinstance(include, (tuple, list)) and len(include) > 0 and \
+        all(isinstance(t, type) for t in include)
+
+
+def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.RNNBase]]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"record() needs an nn.Module, got {type(model).__name__}")
-    lstms = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)]
+    lstms = [(n, m) for n, m in model.named_modules() if cells.of(m) is not None]
     if not lstms:
-        others = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.LSTMCell, nn.RNNBase))]
+        steps = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.RNNCellBase)]
         hint = ""
-        if others:  # e.g. " (it has '0': GRU)"
-            hint = " (it has " + ", ".join(f"{n!r}: {type(m).__name__}" for n, m in others)
-            if any(isinstance(m, nn.LSTMCell) for _, m in others):
-                hint += "; an nn.LSTMCell's h and c are already every state"
-            hint += ")"
-        raise ValueError(f"record() found no nn.LSTM in this {type(model).__name__}{hint}:"
-                         " nothing to record")
+        if steps:  # e.g. " (it has '0': GRUCell, ...)": a cell's result is already every state
+            hint = (" (it has " + ", ".join(f"{n!r}: {type(m).__name__}" for n, m in steps)
+                    + "; a cell runs one step of one layer, so what it returns is already every"
+                    " state)")
+        raise ValueError(f"record() found no nn.LSTM, nn.GRU or nn.RNN in this"
+                         f" {type(model).__name__}{hint}: nothing to record")
     available = dict(lstms)
     if include is None:
         chosen = lstms
+    elif _is_types(include):  # include=nn.GRU, or (nn.GRU, nn.RNN)
+        types = (include,) if isinstance(include, type) else tuple(include)
+        chosen = [(n, m) for n, m in lstms if isinstance(m, types)]
+        if not chosen:
+            raise ValueError(f"include={include!r} selected none of this model's recurrent"
+                             f" modules: {_listing(f'{n} ({type(m).__name__})' for n, m in lstms)}")
     elif callable(include):
         chosen = [(n, m) for n, m in lstms if include(n, m)]
     else:
         wanted = [include] if isinstance(include, str) else list(include)
         unknown = [n for n in wanted if n not in available]
         if unknown:
-            raise ValueError(f"include names no nn.LSTM called {_listing(unknown)}; this model's"
-                             f" nn.LSTMs are: {_listing(available)}")
+            raise ValueError(f"include names no nn.LSTM, nn.GRU or nn.RNN called"
+                             f" {_listing(unknown)}; this model's are: {_listing(available)}")
         chosen = [(n, m) for n, m in lstms if n in wanted]
     if not chosen:
-        raise ValueError(f"include selected none of this model's nn.LSTMs: {_listing(available)}")
+        raise ValueError(f"include selected none of this model's recurrent modules:"
+                         f" {_listing(available)}")
     for name, module in chosen:
-        if type(module).forward not in (nn.LSTM.forward, LayerwiseLSTM.forward):
-            raise TypeError(f"{name!r} is a {type(module).__name__}, an nn.LSTM subclass with its"
+        base = cells.of(module).module
+        if type(module).forward not in (base.forward, LayerwiseLSTM.forward):
+            raise TypeError(f"{name!r} is a {type(module).__name__}, an nn.{base.__name__} subclass with its"
                             " own forward: record would bypass that code, and capture cannot see"
                             " what it does either (it may change the weights or the input). Leave"
                             " it out with include=")
@@ -302,21 +329,23 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.LSTM]]:
 
 @contextmanager
 def record(model: nn.Module, include: Include = None, *, detach: bool = False,
-           to_cpu: bool = False, fields: Iterable[str] = FIELDS,
+           to_cpu: bool = False, fields: Optional[Iterable[str]] = None,
            layers: Optional[Iterable[int]] = None,
            edits: Optional[Dict[str, List[Edit]]] = None) -> Iterator[Recording]:
-    """Inside the block, every selected nn.LSTM of ``model`` records each call's LSTMStates.
+    """Inside the block, every selected nn.LSTM of ``model`` records each call's LSTMStates
+    (and every selected nn.GRU or nn.RNN its GRUStates or RNNStates).
 
     Args:
-        model: any nn.Module; every nn.LSTM among ``model.named_modules()`` (the model itself if
-            it is one, named "") can be recorded.
-        include: which LSTMs to record: None (all), a qualified name or a list of them
-            ("encoder.lstm"), or a predicate ``include(name, module) -> bool``.
+        model: any nn.Module; every nn.LSTM, nn.GRU and nn.RNN among ``model.named_modules()``
+            (the model itself if it is one, named "") can be recorded.
+        include: which modules to record: None (all), a qualified name or a list of them
+            ("encoder.lstm"), a type or a tuple of types (``nn.GRU``, ``(nn.GRU, nn.RNN)``),
+            or a predicate ``include(name, module) -> bool``.
         detach: record tensors detached from the autograd graph (saves the graph's memory).
         to_cpu: record CPU copies of the tensors (frees GPU memory on long runs).
         fields, layers: what each call keeps, as for ``capture`` (e.g. ``fields=("h",)``:
-            h only, at little more than nn.LSTM's own cost). Every selected LSTM must have
-            the layers asked for.
+            h only, at little more than nn.LSTM's own cost; None: every state each module
+            has). Every selected module must have the fields and layers asked for.
         edits: ``{qualified name: [Edit, ...]}``: that module's calls run with these edits
             (``capture(..., edits=)``), so everything downstream in the model sees the edited
             states; e.g. ``record(model, edits={"lstm": [Edit("f", 1, 7, set=0.0)]})``. Each
@@ -343,12 +372,13 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
                       " it; so the compiled model's results inside and after the block can"
                       " differ by float rounding from before it (torch._dynamo.reset() compiles"
                       " afresh)", stacklevel=3)
-    fields = check_fields(fields)
     for name, module in chosen:
         try:
+            check_fields(fields, cells.of(module))
             check_layers(module, layers)
         except ValueError as error:
             raise ValueError(f"{name!r}: {error}") from None
+    fields = None if fields is None else check_fields(fields, cells.of(chosen[0][1]))
     names = [n for n, _ in chosen]
     for name, todo in (edits or {}).items():
         if name not in names:
@@ -359,7 +389,7 @@ def record(model: nn.Module, include: Include = None, *, detach: bool = False,
     recording = Recording(names, detach=detach, to_cpu=to_cpu, fields=fields,
                           layers=None if layers is None else check_layers(chosen[0][1], layers),
                           edits=edits)
-    attached: List[nn.LSTM] = []
+    attached: List[nn.RNNBase] = []
     try:
         for name, module in chosen:
             wrapper = module.__dict__.get("forward")

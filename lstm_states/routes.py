@@ -1,15 +1,20 @@
 """How ``capture`` computes one layer: the execution routes and the pieces they are built from.
 
 Shape legend: D directions (1 or 2), T time steps, B batch, I_l the layer's input size
-(I for layer 0, D*H_out above), H hidden size, H_out = proj_size or H.
+(I for layer 0, D*H_out above), H hidden size, H_out = proj_size or H, G gate rows (4 LSTM,
+3 GRU).
 
-Every route computes one layer (both directions) with one signature::
+The routes are written once for nn.LSTM, nn.GRU and nn.RNN: what differs (the fused kernel,
+the equations, the fields) is the module's cell description, ``cells.of(module)``
+(``cells.py``). Every route computes one layer (both directions) with one signature::
 
-    route(lstm, layer, x, h0, c0, want, out) -> LayerRun
+    route(module, layer, x, h0, c0, want, out, like) -> LayerRun
 
 - ``x``: the layer's input, a :class:`Seq` (padded time-major, and packed for packed input).
-- ``h0`` (D, B, H_out), ``c0`` (D, B, H): the layer's initial states, caller's batch order.
-- ``want``: which of "h", "c", "gates" the caller keeps for this layer (empty: none).
+- ``h0`` (D, B, H_out), ``c0`` (D, B, H): the layer's initial states, caller's batch order
+  (``c0`` None for a GRU or RNN, which have no cell state).
+- ``want``: which of the cell's fields ("h", "c", "gates") the caller keeps for this layer
+  (empty: none).
 - ``out``: a :class:`LayerStates` of tensors to write the wanted states into (the in-place
   routes, no autograd), or None (the autograd route allocates them).
 - returns a :class:`LayerRun`: the layer's output (the next layer's input), its final states
@@ -17,13 +22,14 @@ Every route computes one layer (both directions) with one signature::
 
 The routes:
 
-- ``autograd``: differentiable. PyTorch's fused LSTM kernel for the layer (so ``output``,
-  ``h_n``, ``c_n`` are the kernel's own), then the gates and c_t replayed from its h_t.
-- ``kernel``: the same without autograd, every state written in place.
-- ``stepwise``: no kernel: the LSTM equations step by step, in place (CPU, large B*H: it does
-  the LSTM's work once, where the kernel and a replay do it twice).
-- ``cuda`` (``lstm_states._cuda``): ``kernel`` with the GPU's batched products and one Triton
-  kernel for the activations and c_t.
+- ``autograd``: differentiable. PyTorch's fused kernel for the layer (so ``output``,
+  ``h_n``, ``c_n`` are the kernel's own), then the gates (and c_t) replayed from its h_t
+  (the cell's ``replay``).
+- ``kernel``: the same without autograd, every state written in place (``replay_in_place``).
+- ``stepwise`` (LSTM only): no kernel: the LSTM equations step by step, in place (CPU, large
+  B*H: it does the LSTM's work once, where the kernel and a replay do it twice).
+- ``cuda`` (``lstm_states._cuda``): ``kernel`` with, for the LSTM, the GPU's batched products
+  and one Triton kernel for the activations and c_t.
 
 Only ``stepwise`` computes ``output``, ``h_n`` and ``c_n`` itself; the other routes hand back
 the fused kernel's own tensors, called exactly as ``nn.LSTM`` calls it (the same input form,
@@ -36,24 +42,24 @@ from __future__ import annotations
 from typing import FrozenSet, List, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-__all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "unpack_params",
-           "kernel_weights", "fused_kernel", "permute_as_nn_lstm", "direction_kernel", "reverse_within_lengths",
-           "flip_lengths", "reverse_gates_within_lengths", "previous_h",
-           "layer_output", "direction_h", "input_preactivations", "replay", "replay_in_place",
-           "recurrence_in_place", "in_processing_order", "kernel_then_replay", "final_states",
-           "steps_in_place", "steps_autograd", "autograd", "kernel", "stepwise"]
+from . import cells
+
+__all__ = ["Seq", "LayerStates", "LayerRun", "empty", "layer_params", "kernel_weights",
+           "fused_kernel", "permute_as_nn_lstm", "direction_kernel", "reverse_within_lengths",
+           "flip_lengths", "reverse_gates_within_lengths", "layer_output", "direction_h",
+           "in_processing_order", "kernel_then_replay", "final_states", "autograd", "kernel",
+           "stepwise"]
 
 
 class LayerStates(NamedTuple):
     """One layer's states, each None when not kept."""
 
     h: Optional[Tensor]  # (D, T, B, H_out)
-    c: Optional[Tensor]  # (D, T, B, H)
-    gates: Optional[Tensor]  # (D, 4, T, B, H): i, f, g, o after their activations
+    c: Optional[Tensor]  # (D, T, B, H); LSTM only
+    gates: Optional[Tensor]  # (D, G, T, B, H): the cell's gates after their activations
 
 
 class LayerRun(NamedTuple):
@@ -61,7 +67,7 @@ class LayerRun(NamedTuple):
 
     output: Seq  # the layer's h_t of every step, directions side by side: the next layer's input
     h_n: Tensor  # (D, B, H_out): final h of each direction, caller's batch order
-    c_n: Tensor  # (D, B, H)
+    c_n: Optional[Tensor]  # (D, B, H); None for a GRU or RNN
     states: LayerStates  # the wanted states (views of ``out`` on the in-place routes)
 
 
@@ -169,30 +175,23 @@ def layer_params(lstm: nn.LSTM, layer: int, direction: int) -> List[Tensor]:
     return [getattr(lstm, n + sfx) for n in names]
 
 
-def unpack_params(params) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-    """(w_ih, w_hh, b_ih + b_hh or None, w_hr or None) from ``layer_params``' list."""
-    bias = params[2] + params[3] if len(params) >= 4 else None  # (4H,)
-    w_hr = params[-1] if len(params) in (3, 5) else None  # (P, H) with proj_size
-    return params[0], params[1], bias, w_hr
-
-
 def kernel_weights(params: List[Tensor]) -> Tuple[List[Tensor], bool]:
-    """(weights, has_biases) of one direction for ``torch.lstm``, from ``layer_params``' list.
+    """(weights, has_biases) of one direction for the fused kernel, from ``layer_params``' list.
 
     On CUDA without biases, the module's two weight matrices of a layer can sit side by side in
     its cuDNN weight buffer, and torch.lstm (2.11, cuDNN) then gives wrong results for them
     (measured on an H200: errors ~0.3); with zero biases added it takes its copying path and is
     exact.
     """
-    w_ih, w_hh, bias, w_hr = unpack_params(params)
+    w_ih, w_hh, bias, w_hr = cells.unpack_params(params)
     if bias is None and w_ih.is_cuda:
-        zeros = w_ih.new_zeros(w_ih.shape[0])  # (4H,)
+        zeros = w_ih.new_zeros(w_ih.shape[0])  # (GH,)
         return [w_ih, w_hh, zeros, zeros] + ([w_hr] if w_hr is not None else []), True
     return list(params), bias is not None
 
 
 def _layer_weights(lstm: nn.LSTM, layer: int) -> Tuple[List[Tensor], bool]:
-    """(weights of every direction, has_biases) for one layer's ``torch.lstm`` call."""
+    """(weights of every direction, has_biases) for one layer's fused kernel call."""
     weights: List[Tensor] = []
     for d in range(2 if lstm.bidirectional else 1):
         w, has_biases = kernel_weights(layer_params(lstm, layer, d))
@@ -200,29 +199,34 @@ def _layer_weights(lstm: nn.LSTM, layer: int) -> Tuple[List[Tensor], bool]:
     return weights, has_biases
 
 
-def fused_kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, like=None,
-                 train: bool = False) -> Tuple[Seq, Tensor, Tensor]:
-    """PyTorch's fused LSTM kernel over one layer, both directions, called as nn.LSTM calls it.
+def fused_kernel(lstm: nn.RNNBase, layer: int, x: Seq, h0: Tensor, c0: Optional[Tensor],
+                 like=None, train: bool = False) -> Tuple[Seq, Tensor, Optional[Tensor]]:
+    """PyTorch's fused kernel over one layer, both directions, called as the module calls it
+    (``torch.lstm``, ``torch.gru``, ``torch.rnn_tanh`` or ``torch.rnn_relu``: the cell's).
 
     Returns the layer's output Seq (padded (T, B, D*H_out), or packed like ``like``) and its
-    final states h_n (D, B, H_out), c_n (D, B, H) in the caller's batch order: the very tensors
-    nn.LSTM computes for this layer. ``train`` is for cuDNN, whose backward needs it (dropout is
-    0 here, so it changes nothing else): it lets capture give gradients in eval mode.
+    final states h_n (D, B, H_out), c_n (D, B, H) (None without a cell state) in the caller's
+    batch order: the very tensors the module computes for this layer. ``train`` is for cuDNN,
+    whose backward needs it (dropout is 0 here, so it changes nothing else): it lets capture
+    give gradients in eval mode.
     """
+    cell = cells.of(lstm)
     weights, has_biases = _layer_weights(lstm, layer)
     bidirectional = lstm.bidirectional
     if x.is_packed:
         packed = x.packed_like(like)
         order, back = packed.sorted_indices, packed.unsorted_indices
-        if order is not None:  # nn.LSTM's permute_hidden: hx into the packed batch order
-            h0, c0 = permute_as_nn_lstm(h0, order, layer), permute_as_nn_lstm(c0, order, layer)
-        data, h_n, c_n = torch.lstm(packed.data, packed.batch_sizes, (h0, c0), weights,
-                                    has_biases, 1, 0.0, train, bidirectional)
+        if order is not None:  # the module's permute_hidden: hx into the packed batch order
+            h0 = permute_as_nn_lstm(h0, order, layer)
+            c0 = None if c0 is None else permute_as_nn_lstm(c0, order, layer)
+        data, h_n, c_n = cell.kernel(packed.data, packed.batch_sizes, h0, c0, weights,
+                                     has_biases, train, bidirectional)
         if back is not None:  # and back into the caller's order
-            h_n, c_n = h_n.index_select(1, back), c_n.index_select(1, back)
+            h_n = h_n.index_select(1, back)
+            c_n = None if c_n is None else c_n.index_select(1, back)
         return Seq(packed=packed._replace(data=data), steps=x.steps, lengths=x.lengths), h_n, c_n
-    out, h_n, c_n = torch.lstm(x.padded, (h0, c0), weights, has_biases, 1, 0.0, train,
-                               bidirectional, False)  # (T, B, D*H_out)
+    out, h_n, c_n = cell.kernel(x.padded, None, h0, c0, weights, has_biases, train,
+                                bidirectional)  # (T, B, D*H_out)
     return Seq(padded=out), h_n, c_n
 
 
@@ -236,7 +240,8 @@ def permute_as_nn_lstm(state: Tensor, order: Tensor, layer: int) -> Tensor:
     torch 2.13's MKL on an AVX2 CPU, h_0 at 8 bytes past a 16-byte boundary and h_0 on one
     gave results one float32 ulp apart in about 9 of 10 random cases (docs/DEVELOPING.md). So
     the layer's permuted state goes to the same offset of a fresh allocation (CPU allocations
-    are 64-byte aligned), and the kernel rounds exactly as inside nn.LSTM.
+    are 64-byte aligned), and the kernel rounds exactly as inside nn.LSTM. nn.GRU and nn.RNN permute
+    their hx the same way (one fresh (L*D, B, H) tensor), so this serves them too.
     """
     D = state.shape[0]
     rows = state.new_empty((layer + 1) * D, *state.shape[1:])  # (k+1)*D rows, as far as layer k
@@ -273,31 +278,9 @@ def direction_h(output: Seq, d: int, D: int, H_out: int) -> Tensor:
     return padded if D == 1 else padded[..., d * H_out:(d + 1) * H_out]
 
 
-def input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates: Tensor) -> None:
-    """Writes W_ih,k x_t + b_k into ``gates[k, t]`` for every gate k and step t; no autograd.
-
-    x: (T, B, I_l); w_ih: (4H, I_l); bias: (4H,) or None; gates: (4, T, B, H), contiguous.
-    One matrix product per gate straight into its place (no (T, B, 4H) temporary).
-    """
-    T, B, H = gates.shape[1:]
-    x_rows = x.reshape(T * B, x.shape[-1])  # (T*B, I_l)
-    for k in range(4):
-        rows = slice(k * H, (k + 1) * H)  # gate k's rows of the weights
-        z_k = gates[k].view(T * B, H)
-        if bias is None:
-            torch.mm(x_rows, w_ih[rows].t(), out=z_k)
-        else:
-            torch.addmm(bias[rows], x_rows, w_ih[rows].t(), out=z_k)
-
-
-def previous_h(h: Tensor, h0: Tensor) -> Tensor:
-    """h_{t-1} for every step in processing order: (T, B, H_out), h_{-1} = h0."""
-    return torch.cat([h0[None], h[:-1]])
-
-
 def reverse_gates_within_lengths(gates: Tensor, lengths: Optional[Tensor],
                                  out: Optional[Tensor] = None) -> Tensor:
-    """``reverse_within_lengths`` for gates (4, T, B, H), whose time axis is the second."""
+    """``reverse_within_lengths`` for gates (G, T, B, H), whose time axis is the second."""
     back = None if out is None else out.permute(1, 2, 0, 3)  # (T, B, 4, H)
     return reverse_within_lengths(gates.permute(1, 2, 0, 3), lengths, back).permute(2, 0, 1, 3)
 
@@ -315,7 +298,8 @@ def layer_output(hs: List[Tensor], lstm: nn.LSTM, layer: int, x: Seq, h_kept: bo
 
 
 def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out) -> LayerStates:
-    """Runs ``fn(x_d, h_d, h0_d, c0_d, params, out_d)`` for each direction in processing order
+    """Runs ``fn(x_d, h_d, h0_d, c0_d, params, out_d, want)`` (a cell's replay) for each
+    direction in processing order
     (the reverse direction's sequences reversed within their lengths) and writes what it gives
     into ``out`` (or stacks it), at input positions."""
     D, H_out = h0.shape[0], h0.shape[-1]
@@ -332,82 +316,18 @@ def in_processing_order(fn, lstm, layer, x: Seq, output: Seq, h0, c0, want, out)
             tmp = None if dest is None else LayerStates(
                 None, None if dest.c is None else empty(dest.c, *dest.c.shape),
                 None if dest.gates is None else empty(dest.gates, *dest.gates.shape))
-            c, g = fn(x_d, h_d, h0[d], c0[d], params, tmp, want)
+            c, g = fn(x_d, h_d, h0[d], None if c0 is None else c0[d], params, tmp, want)
             c = c if c is None else reverse_within_lengths(c, lengths, None if dest is None else dest.c)
             if g is not None:
                 g = reverse_gates_within_lengths(g, lengths, None if dest is None else dest.gates)
         else:
-            c, g = fn(x_d, h_d, h0[d], c0[d], params, dest, want)
+            c, g = fn(x_d, h_d, h0[d], None if c0 is None else c0[d], params, dest, want)
         results.append((c, g))
     if out is not None:
         return LayerStates(None, out.c, out.gates)
     c = torch.stack([r[0] for r in results]) if "c" in want else None  # (D, T, B, H)
-    g = torch.stack([r[1] for r in results]) if "gates" in want else None  # (D, 4, T, B, H)
+    g = torch.stack([r[1] for r in results]) if "gates" in want else None  # (D, G, T, B, H)
     return LayerStates(None, c, g)
-
-
-# ----------------------------------------------------------------------------------------------
-# replaying the gates and c_t from h_t (one direction, in processing order)
-
-
-def replay(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
-    """Gates (4, T, B, H) and c (T, B, H) of one direction from its h_t, with autograd.
-
-    x: (T, B, I_l), h: (T, B, H_out), h0: (B, H_out), c0: (B, H), processing order.
-    """
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, _ = unpack_params(params)
-    # [i, f, g, o] pre-activations z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh, all t at once
-    z = F.linear(x, w_ih, bias) + F.linear(previous_h(h, h0), w_hh)  # (T, B, 4H)
-    z = z.view(T, B, 4, H)
-    # i, f, o = σ(z); g = tanh(z)
-    gates = torch.stack([z[:, :, 0].sigmoid(), z[:, :, 1].sigmoid(), z[:, :, 2].tanh(),
-                         z[:, :, 3].sigmoid()])  # (4, T, B, H)
-    kept = gates if "gates" in want else None
-    if "c" not in want:
-        return None, kept
-    i, f, g = gates[0], gates[1], gates[2]
-    # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t: a loop over t of one fused elementwise op
-    ig = i * g  # (T, B, H)
-    cs, c_t = [], c0
-    for t in range(T):
-        c_t = torch.addcmul(ig[t], f[t], c_t)
-        cs.append(c_t)
-    return torch.stack(cs), kept
-
-
-def replay_in_place(x: Tensor, h: Tensor, h0: Tensor, c0: Tensor, params, out, want):
-    """The same as ``replay``, written into ``out`` (c (T, B, H) and gates (4, T, B, H), either
-    may be None: then a temporary where needed); no autograd."""
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, _ = unpack_params(params)
-    gates = out.gates if out.gates is not None else empty(x, 4, T, B, H)
-    # each gate's pre-activation straight into its place in gates (no temporary, no strided
-    # writes): z_k = W_ih,k x_t + b_k + W_hh,k h_{t-1}
-    input_preactivations(x, w_ih, bias, gates)
-    h_prev = previous_h(h, h0).view(T * B, h.shape[-1])  # (T*B, H_out)
-    for k in range(4):
-        gates[k].view(T * B, H).addmm_(h_prev, w_hh[k * H:(k + 1) * H].t())
-    # i, f, o = σ(z); g = tanh(z)
-    torch.sigmoid_(gates[:2])
-    torch.tanh_(gates[2])
-    torch.sigmoid_(gates[3])
-    kept = gates if "gates" in want else None
-    if "c" not in want:
-        return None, kept
-    c = out.c if out.c is not None else empty(x, T, B, H)
-    recurrence_in_place(gates, c0, c)
-    return c, kept
-
-
-def recurrence_in_place(gates: Tensor, c0: Tensor, c: Tensor) -> None:
-    """c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t for every step into ``c`` (T, B, H); gates (4, T, B, H)
-    activated, processing order, c_{-1} = c0."""
-    i, f, g = gates[0], gates[1], gates[2]
-    torch.mul(i, g, out=c)  # i_t ⊙ g_t, then c_t = f_t ⊙ c_{t-1} + (i_t ⊙ g_t) in place
-    c_t = c0
-    for t in range(c.shape[0]):
-        c_t = torch.addcmul(c[t], f[t], c_t, out=c[t])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -433,15 +353,15 @@ def kernel_then_replay(replay_fn, lstm, layer, x: Seq, h0, c0, want, out, like, 
 
 def autograd(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
              out: Optional[LayerStates] = None, like=None) -> LayerRun:
-    """Differentiable: the fused kernel, then the gates and c_t replayed from its h_t."""
-    return kernel_then_replay(replay, lstm, layer, x, h0, c0, want, None, like,
+    """Differentiable: the fused kernel, then the gates (and c_t) replayed from its h_t."""
+    return kernel_then_replay(cells.of(lstm).replay, lstm, layer, x, h0, c0, want, None, like,
                                train=h0.is_cuda)
 
 
 def kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
            out: Optional[LayerStates] = None, like=None) -> LayerRun:
-    """No autograd: the fused kernel, then the gates and c_t replayed in place into ``out``."""
-    return kernel_then_replay(replay_in_place, lstm, layer, x, h0, c0, want,
+    """No autograd: the fused kernel, then the gates (and c_t) replayed in place into ``out``."""
+    return kernel_then_replay(cells.of(lstm).replay_in_place, lstm, layer, x, h0, c0, want,
                                out or LayerStates(None, None, None), like, train=False)
 
 
@@ -463,10 +383,10 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
     for d in range(D):
         params = layer_params(lstm, layer, d)
         if d == 0:
-            steps_in_place(x.padded, h0[d], c0[d], params, (h[d], c[d], gates[d]))
+            cells.steps_in_place(x.padded, h0[d], c0[d], params, (h[d], c[d], gates[d]))
         else:  # in processing order, then back to input positions
             tmp = (empty(h, *h[d].shape), empty(c, *c[d].shape), empty(gates, *gates[d].shape))
-            steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0[d], params, tmp)
+            cells.steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0[d], params, tmp)
             reverse_within_lengths(tmp[0], lengths, h[d])
             reverse_within_lengths(tmp[1], lengths, c[d])
             reverse_gates_within_lengths(tmp[2], lengths, gates[d])
@@ -476,100 +396,32 @@ def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Fr
     return LayerRun(layer_output(list(h), lstm, layer, x, out.h is not None), h_n, c_n, states)
 
 
-def final_states(h: Tensor, c: Tensor, lengths: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+def final_states(h: Tensor, c: Optional[Tensor],
+                 lengths: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
     """Each direction's final state from its states at input positions: (D, B, *) each.
 
-    h (D, T, B, H_out), c (D, T, B, H): forward ends at the last valid step, reverse at 0.
+    h (D, T, B, H_out), c (D, T, B, H) or None: forward ends at the last valid step, reverse
+    at 0.
     """
     T, B = h.shape[1], h.shape[2]
     if lengths is None:
         last = [T - 1, 0]
         return (torch.stack([h[d, last[d]] for d in range(h.shape[0])]),
-                torch.stack([c[d, last[d]] for d in range(c.shape[0])]))
+                None if c is None else torch.stack([c[d, last[d]] for d in range(c.shape[0])]))
     end = (lengths - 1).to(h.device)  # (B,)
     batch = torch.arange(B, device=h.device)
     pos = [end, torch.zeros_like(end)]
     return (torch.stack([h[d, pos[d], batch] for d in range(h.shape[0])]),
-            torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
+            None if c is None else torch.stack([c[d, pos[d], batch] for d in range(c.shape[0])]))
 
 
-def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out, edit=None) -> None:
-    """The LSTM equations step by step for one direction in processing order, written into
-    ``out=(h, c, gates)`` ((T, B, H_out), (T, B, H), (4, T, B, H)); no autograd.
-
-    ``edit`` (``lstm_states.edits``): at the steps in ``edit.steps``, ``edit(t, name, state)``
-    changes the state in place after it is computed (gates, then c, then h), and the recurrence
-    goes on from the changed values.
-    """
-    h_out, c_out, gates = out
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
-    w_ih, w_hh, bias, w_hr = unpack_params(params)
-    input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
-    w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
-    i, f, g, o = gates  # 4 x (T, B, H)
-    o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
-    h_t, c_t = h0, c0
-    for t in range(T):
-        # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
-        gates[:, t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
-        # i, f, o = σ(z_t); g = tanh(z_t), in place
-        torch.sigmoid_(gates[:2, t])
-        torch.tanh_(g[t])
-        torch.sigmoid_(o[t])
-        edited = edit is not None and t in edit.steps
-        if edited:
-            for name, gate in zip("ifgo", (i, f, g, o), strict=True):
-                edit(t, name, gate[t])
-        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
-        if edited:
-            edit(t, "c", c_t)
-        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
-        if w_hr is None:
-            h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
-        else:
-            torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
-            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
-        if edited:
-            edit(t, "h", h_t)
-
-
-def steps_autograd(x: Tensor, h0: Tensor, c0: Tensor, params, edit=None):
-    """The LSTM equations step by step for one direction in processing order, with autograd:
-    h (T, B, H_out), c (T, B, H), gates (4, T, B, H). ``edit`` as for ``steps_in_place``, but
-    ``edit(t, name, state)`` returns the changed state (out of place)."""
-    w_ih, w_hh, bias, w_hr = unpack_params(params)
-    xz = F.linear(x, w_ih, bias)  # W_ih x_t + b for every t: (T, B, 4H)
-    h_t, c_t = h0, c0
-    hs, cs, gs = [], [], []
-    for t in range(x.shape[0]):
-        # z_t = W_ih x_t + b + W_hh h_{t-1}; i, f, o = σ(z_t); g = tanh(z_t)
-        i, f, g, o = (xz[t] + F.linear(h_t, w_hh)).chunk(4, -1)  # 4 x (B, H)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-        edited = edit is not None and t in edit.steps
-        if edited:
-            i, f, g, o = (edit(t, name, gate) for name, gate in zip("ifgo", (i, f, g, o),
-                                                                     strict=True))
-        # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        c_t = f * c_t + i * g
-        if edited:
-            c_t = edit(t, "c", c_t)
-        # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
-        h_t = o * c_t.tanh()
-        if w_hr is not None:
-            h_t = F.linear(h_t, w_hr)
-        if edited:
-            h_t = edit(t, "h", h_t)
-        hs.append(h_t)
-        cs.append(c_t)
-        gs.append(torch.stack([i, f, g, o]))
-    return torch.stack(hs), torch.stack(cs), torch.stack(gs, dim=1)
-
-
-def direction_kernel(x: Tensor, h0: Tensor, c0: Tensor, params, train: bool = False):
-    """PyTorch's fused kernel over one direction in processing order: h (T, B, H_out) and the
-    final (h, c) ((B, H_out), (B, H)). x: (T, B, I_l); params: ``layer_params``' list."""
+def direction_kernel(x: Tensor, h0: Tensor, c0: Optional[Tensor], params, train: bool = False,
+                     cell: Optional[cells.CellType] = None):
+    """The cell's fused kernel (None: the LSTM's) over one direction in processing order:
+    h (T, B, H_out) and the final (h, c) ((B, H_out), (B, H) or None). x: (T, B, I_l); params:
+    ``layer_params``' list."""
+    cell = cell or cells.LSTM
     weights, has_biases = kernel_weights(params)
-    h, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), weights, has_biases, 1, 0.0, train, False,
-                             False)
-    return h, h_n[0], c_n[0]
+    h, h_n, c_n = cell.kernel(x, None, h0[None], None if c0 is None else c0[None], weights,
+                              has_biases, train, False)
+    return h, h_n[0], None if c_n is None else c_n[0]

@@ -416,8 +416,8 @@ def _errors(lstm):
     x = torch.randn(6, 3, 5)
     h = torch.zeros(2, 3, 7)
     return [
-        ("GRU", lambda: capture(nn.GRU(5, 7), x), TypeError, ["nn.LSTM", "GRU"]),
-        ("RNN", lambda: capture(nn.RNN(5, 7), x), TypeError, ["nn.LSTM", "RNN"]),
+        ("GRUCell", lambda: capture(nn.GRUCell(5, 7), x), TypeError, ["nn.GRU", "GRUCell"]),
+        ("RNNCell", lambda: capture(nn.RNNCell(5, 7), x), TypeError, ["nn.RNN", "RNNCell"]),
         ("LSTMCell", lambda: capture(nn.LSTMCell(5, 7), x), TypeError, ["nn.LSTM", "LSTMCell"]),
         ("feature size", lambda: capture(lstm, torch.randn(6, 3, 4)), ValueError, ["input_size=5", "4"]),
         ("1-D", lambda: capture(lstm, torch.randn(5)), ValueError, ["3-D", "1-D"]),
