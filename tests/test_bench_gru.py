@@ -190,3 +190,11 @@ def test_memory_bytes_refuses_what_the_cell_has_not():
         memory_bytes(1, 1, 5, 2, 4, cell="LSTMCell")
     with pytest.raises(TypeError, match="got GRUCell"):
         memory_bytes(1, 1, 5, 2, 4, cell=nn.GRUCell(3, 4))
+
+
+def test_the_readmes_counts():
+    """README and DEVELOPING: a GRU keeps L*D*T*B*4*H numbers, an RNN L*D*T*B*H."""
+    L, D, T, B, H = 2, 2, 1000, 64, 256
+    assert memory_bytes(L, D, T, B, H, cell="GRU") == L * D * T * B * 4 * H * 4
+    assert memory_bytes(L, D, T, B, H, dtype=torch.float64, cell="RNN") == L * D * T * B * H * 8
+    assert memory_bytes(L, D, T, B, H) == L * D * T * B * (H + 5 * H) * 4
