@@ -81,7 +81,8 @@ least 10 lines at every depth 0-6 (``depth_coverage``; 1001 and 1002 stop at dep
 TEXT_CHARS = 5_000
 """Length of the selection and the test text."""
 ABLATION_CHARS = 1_500
-"""Ablations are measured on the test text's first characters (about 100 closers in code)."""
+"""Ablations are measured on the test text's first characters (77 closers in code); the top
+units for *when* and *which* are chosen on the selection text's first characters."""
 SHIFTS, MIN_SHIFT = 1000, 500
 """The null: SHIFTS circular shifts of the quantity, evenly spread over [MIN_SHIFT, T - MIN_SHIFT]."""
 QUANTITIES = ("bracket depth", "inside a string", "inside a comment", "position in line")
@@ -416,10 +417,13 @@ def measure(seed: int) -> Dict:
     out["f median"], out["keeps 50"] = float(f.median()), float(keeps(f).median())
     # cause: every unit held at its selection-text mean, measured on the test text's start
     ablation_text = t["test"][:ABLATION_CHARS]
-    effects = unit_effects(model, ablation_text, st["selection"].c[0, 0, :, 0].mean(0))
+    means = st["selection"].c[0, 0, :, 0].mean(0)  # (H,)
+    effects = unit_effects(model, ablation_text, means)
     out["effects"] = {k: v.clone() for k, v in effects.items()}
-    when_top = int(effects["when"].argmax())
-    which_top = int(effects["which"].argmax())
+    # the top units for when and which: chosen on the selection text, measured on the test text
+    chosen = unit_effects(model, t["selection"][:ABLATION_CHARS], means)
+    out["effects (selection)"] = {k: v.clone() for k, v in chosen.items()}
+    when_top, which_top = int(chosen["when"].argmax()), int(chosen["which"].argmax())
     out["when top"], out["which top"] = when_top, which_top
     targets = {"counter": [counter], "group": out["group"], "which top": [which_top]}
     out["ablation"] = ablation_table(model, ablation_text, st["selection"], targets, seed)

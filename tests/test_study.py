@@ -183,6 +183,17 @@ def test_the_test_text_shows_every_depth_of_the_staircase_with_enough_characters
     assert t["test"][:300] not in generated_code(200_000, seed=0)  # not in training text
 
 
+def test_only_short_lines_of_the_new_texts_occur_in_a_training_text():
+    # the chapter: new text, not unseen line by line: only short lines such as `path = node`
+    # recur in seed 0's training corpus (train's default: 2,000,000 characters)
+    training = set(generated_code(2_000_000, seed=0).split("\n"))
+    for name in ("selection", "test"):
+        text = study.texts()[name]
+        seen = [line for line in text.split("\n")[:-1] if line in training]
+        assert 0 < len(seen) and max(len(line) for line in seen) <= 16, name
+        assert sum(len(line) + 1 for line in seen) < 0.1 * len(text), name
+
+
 def test_every_seed_has_a_checkpoint_of_the_same_recipe():
     recipe = None
     assert 0 in study.trained_seeds()
@@ -232,6 +243,9 @@ def test_the_stored_results_cover_every_seed_and_every_test():
             assert test["null"].shape == (study.SHIFTS,) and 0 < test["p"] <= 1
         assert r["effects"]["when"].shape == (128,) and len(r["group"]) == study.GROUP_SIZE
         assert r["counter"] == r["group"][0]
+        # the top units for when and which are chosen on the selection text, not the test text
+        for job in ("when", "which"):
+            assert r[f"{job} top"] == int(r["effects (selection)"][job].argmax())
 
 
 def test_same_numbers():
