@@ -2,6 +2,8 @@
 
     python -m lstm_states.bench                 # CPU
     python -m lstm_states.bench --device cuda   # GPU (TF32 switched off)
+    python -m lstm_states.bench --cell lstm gru rnn   # one table per module kind, in one run
+    python -m lstm_states.bench --tiny --threads 1   # tiny sizes: a smoke test, not a measurement
     python -m lstm_states.bench --memory        # peak memory of fields=("h",) vs nn.LSTM (CPU)
     python -m lstm_states.bench --edits         # the cost of edits (capture(..., edits=))
 
@@ -10,6 +12,11 @@ each round) of a plain nn.LSTM forward, of ``capture`` keeping everything (every
 and gates), of ``capture(..., fields=("h",))`` and of a straightforward nn.LSTMCell loop that
 collects every h and c; then the ratios to nn.LSTM with their geometric means, and capture's
 time over the LSTMCell loop's. Inference mode (no autograd), eval mode, float32.
+
+``--cell gru`` prints the same table for nn.GRU (capture keeps h and the gates r, z, n; the
+loop is an nn.GRUCell loop collecting every h), ``--cell rnn`` for a tanh nn.RNN (h is its
+only state, so "capture" and "h only" are the same call, timed twice); each kind's table has
+its own rows, timed against its own module and its own cell loop.
 """
 
 import argparse
@@ -30,10 +37,18 @@ from .edits import Edit
 CONFIGS = [(100, 32, 32, 64, 2), (200, 32, 64, 128, 2), (500, 64, 128, 256, 2), (200, 16, 64, 128, 4)]
 """(T, B, I, H, L): the configurations timed."""
 
+TINY_CONFIGS = [(20, 4, 8, 16, 2), (40, 8, 16, 32, 2)]
+"""(T, B, I, H, L) for ``--tiny``: seconds in all, for a smoke test on a busy machine."""
+
+KINDS = {"lstm": (nn.LSTM, nn.LSTMCell), "gru": (nn.GRU, nn.GRUCell), "rnn": (nn.RNN, nn.RNNCell)}
+"""``--cell``: the module and its one-step cell (nn.RNN and nn.RNNCell: tanh)."""
+
 
 def cell_loop(cells, x):
-    """Every layer's h and c with one nn.LSTMCell per layer, step by step: (L, T, B, H) each."""
+    """Every layer's h (and, for nn.LSTMCell, c) with one cell per layer, step by step:
+    (L, T, B, H) each; c is None for an nn.GRUCell or nn.RNNCell."""
     T, B, _ = x.shape
+    lstm = isinstance(cells[0], nn.LSTMCell)
     hs, cs = [], []
     inp = x
     for cell in cells:
@@ -41,13 +56,28 @@ def cell_loop(cells, x):
         c = x.new_zeros(B, cell.hidden_size)
         h_t, c_t = [], []
         for t in range(T):
-            h, c = cell(inp[t], (h, c))
+            if lstm:
+                h, c = cell(inp[t], (h, c))
+                c_t.append(c)
+            else:
+                h = cell(inp[t], h)
             h_t.append(h)
-            c_t.append(c)
         inp = torch.stack(h_t)
         hs.append(inp)
-        cs.append(torch.stack(c_t))
-    return torch.stack(hs), torch.stack(cs)
+        if lstm:
+            cs.append(torch.stack(c_t))
+    return torch.stack(hs), (torch.stack(cs) if lstm else None)
+
+
+def module_and_cells(I, H, L, device, kind="lstm"):
+    """An eval-mode nn.LSTM/GRU/RNN and one cell per layer holding the same weights."""
+    module_type, cell_type = KINDS[kind]
+    module = module_type(I, H, num_layers=L).to(device).eval()
+    cells = [cell_type(I if k == 0 else H, H).to(device) for k in range(L)]
+    for k, cell in enumerate(cells):  # same weights as the module
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).data.copy_(getattr(module, f"{name}_l{k}"))
+    return module, cells
 
 
 def timeit(fns, device, repeat):
@@ -69,13 +99,11 @@ def timeit(fns, device, repeat):
     return best
 
 
-def bench(T, B, I, H, L, device, repeat):
+def bench(T, B, I, H, L, device, repeat, kind="lstm"):
+    """Times of the module (nn.LSTM, nn.GRU or nn.RNN by ``kind``), capture keeping
+    everything, capture(fields=("h",)) and the cell loop (all taking turns), in seconds."""
     torch.manual_seed(0)
-    lstm = nn.LSTM(I, H, num_layers=L).to(device).eval()
-    cells = [nn.LSTMCell(I if k == 0 else H, H).to(device) for k in range(L)]
-    for k, cell in enumerate(cells):  # same weights as the LSTM
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, name).data.copy_(getattr(lstm, f"{name}_l{k}"))
+    lstm, cells = module_and_cells(I, H, L, device, kind)
     x = torch.randn(T, B, I, device=device)
     with torch.inference_mode():
         # the three agree before any of them is timed
@@ -83,7 +111,8 @@ def bench(T, B, I, H, L, device, repeat):
         h, c = cell_loop(cells, x)
         torch.testing.assert_close(st.output, lstm(x)[0], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(st.h[:, 0], h, atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(st.c[:, 0], c, atol=1e-4, rtol=1e-4)
+        if c is not None:
+            torch.testing.assert_close(st.c[:, 0], c, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(capture(lstm, x, fields=("h",)).h, st.h, atol=1e-4, rtol=1e-4)
         return timeit([lambda: lstm(x), lambda: capture(lstm, x),
                        lambda: capture(lstm, x, fields=("h",)), lambda: cell_loop(cells, x)],
@@ -97,11 +126,7 @@ def bench_edits(T, B, I, H, L, device, repeat):
     """Times of nn.LSTM, capture, capture with one edit at T/2 of layer 0, capture with an edit
     at every step of layer 0, and the LSTMCell loop (all taking turns), in seconds."""
     torch.manual_seed(0)
-    lstm = nn.LSTM(I, H, num_layers=L).to(device).eval()
-    cells = [nn.LSTMCell(I if k == 0 else H, H).to(device) for k in range(L)]
-    for k, cell in enumerate(cells):
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, name).data.copy_(getattr(lstm, f"{name}_l{k}"))
+    lstm, cells = module_and_cells(I, H, L, device)
     x = torch.randn(T, B, I, device=device)
     one = [Edit("c", 0, T // 2, unit=0, set=0.0)]
     every = [Edit("c", 0, slice(None), unit=0, set=0.0)]
@@ -164,7 +189,20 @@ def main(argv=None):
                         help=f"measure peak memory on {MEMORY_CONFIG} instead (CPU, Linux)")
     parser.add_argument("--edits", action="store_true",
                         help=f"time capture with edits on {EDITS_CONFIG} instead")
+    parser.add_argument("--cell", nargs="+", choices=tuple(KINDS), default=["lstm"],
+                        help="the module kinds timed, one table each, in this order (default:"
+                             " lstm; e.g. --cell lstm gru rnn)")
+    parser.add_argument("--tiny", action="store_true",
+                        help=f"time {TINY_CONFIGS} instead: a smoke test, not a measurement")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own; 1 on a busy machine,"
+                             " where a second thread waiting for a core slows parallel kernels"
+                             " such as nn.GRU's by up to 200x)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if (args.memory or args.edits) and args.cell != ["lstm"]:
+        parser.error("--memory and --edits measure nn.LSTM only; leave out --cell")
     if args.memory:
         m = memory()
         mb = 2 ** 20
@@ -196,10 +234,18 @@ def main(argv=None):
         route = ("one Triton kernel per layer and direction" if _triton.triton is not None
                  else "a loop of T launches per layer (Triton not installed)")
         print(f"capture's gates and c_t: {route}; CUDA graphs: on (route cuda_graph)")
-    rows = [(cfg, bench(*cfg, device, args.repeat)) for cfg in tqdm(CONFIGS, desc="configs")]
-    print(f"{'(T, B, I, H, L)':<24}{'nn.LSTM ms':>11}{'capture ms':>11}{'h only ms':>10}"
-          f"{'LSTMCell ms':>12}{'capture x':>10}{'h only x':>9}{'LSTMCell x':>11}"
-          f"{'capture/LSTMCell':>17}")
+    configs = TINY_CONFIGS if args.tiny else CONFIGS
+    for kind in args.cell:
+        table(kind, [(cfg, bench(*cfg, device, args.repeat, kind))
+                     for cfg in tqdm(configs, desc=f"{kind} configs")])
+
+
+def table(kind, rows):
+    """Prints one kind's table: the times, their ratios to the module, the geometric means."""
+    module, cell = (t.__name__ for t in KINDS[kind])
+    print(f"{'(T, B, I, H, L)':<24}{f'nn.{module} ms':>11}{'capture ms':>11}{'h only ms':>10}"
+          f"{f'{cell} ms':>12}{'capture x':>10}{'h only x':>9}{f'{cell} x':>11}"
+          f"{f'capture/{cell}':>17}")
     for cfg, (a, b, h, c) in rows:
         print(f"{str(cfg):<24}{a * 1e3:>11.2f}{b * 1e3:>11.2f}{h * 1e3:>10.2f}{c * 1e3:>12.2f}"
               f"{b / a:>10.2f}{h / a:>9.2f}{c / a:>11.2f}{b / c:>17.2f}")

@@ -360,14 +360,38 @@ RESULTS = {"LSTM": LSTMStates, "GRU": GRUStates, "RNN": RNNStates}
 
 def memory_bytes(num_layers: int, num_directions: int, steps: int, batch: int, hidden_size: int,
                  proj_size: int = 0, dtype: torch.dtype = torch.float32, *,
-                 fields: Iterable[str] = FIELDS) -> int:
+                 fields: Optional[Iterable[str]] = None,
+                 cell: Union[str, nn.RNNBase] = "LSTM") -> int:
     """Bytes of the states one capture keeps: num_layers (the kept layers) * D * T * B *
-    (H_out for h + H for c + 4H for the gates, those in ``fields``) * itemsize."""
+    (the widths of the kept fields) * itemsize.
+
+    The widths per step: an LSTM's h is H_out (proj_size or H), c is H and the gates i, f, g, o
+    4H; a GRU's h is H and its gates r, z, n 3H; an RNN's h (its only state) is H. ``cell`` is
+    "LSTM" (the default), "GRU" or "RNN", or the nn.LSTM / nn.GRU / nn.RNN itself (only its
+    kind is read; the sizes are the arguments). ``fields``: those capture keeps (None: every
+    field of the cell), checked as capture checks them.
+
+        memory_bytes(2, 1, 100, 32, 64)                 # an LSTM, everything: (64 + 5*64) wide
+        memory_bytes(2, 1, 100, 32, 64, cell="GRU")     # h and r, z, n: (64 + 3*64) wide
+        memory_bytes(2, 1, 100, 32, 64, cell=rnn)       # h: 64 wide
+    """
+    if isinstance(cell, str):
+        kinds = {"LSTM": cells.LSTM, "GRU": cells.GRU, "RNN": cells.RNN_TANH}
+        if cell.upper() not in kinds:
+            raise ValueError(f'cell must be "LSTM", "GRU", "RNN" or such a module, got {cell!r}')
+        kind = kinds[cell.upper()]
+    else:
+        kind = cells.of(cell)
+        if kind is None:
+            raise TypeError("cell must be \"LSTM\", \"GRU\", \"RNN\" or an nn.LSTM, nn.GRU or"
+                            f" nn.RNN, got {type(cell).__name__}")
+    if proj_size > 0 and kind is not cells.LSTM:
+        raise ValueError(f"proj_size is an nn.LSTM's; an nn.{kind.name} has none, got"
+                         f" proj_size={proj_size}")
     h_out = proj_size if proj_size > 0 else hidden_size
-    fields = check_fields(fields)
-    per_step = {"h": h_out, "c": hidden_size, "gates": 4 * hidden_size}
+    per_step = {"h": h_out, "c": hidden_size, "gates": kind.rows * hidden_size}
     itemsize = torch.empty((), dtype=dtype).element_size()
-    width = sum(per_step[f] for f in fields)
+    width = sum(per_step[f] for f in check_fields(fields, kind))
     return num_layers * num_directions * steps * batch * width * itemsize
 
 

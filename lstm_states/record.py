@@ -308,7 +308,8 @@ def _select(model: nn.Module, include: Include) -> List[Tuple[str, nn.RNNBase]]:
         unknown = [n for n in wanted if n not in available]
         if unknown:
             raise ValueError(f"include names no nn.LSTM, nn.GRU or nn.RNN called"
-                             f" {_listing(unknown)}; this model's are: {_listing(available)}")
+                             f" {_listing(unknown)}; this model's recurrent modules are:"
+                             f" {_listing(available)}")
         chosen = [(n, m) for n, m in lstms if n in wanted]
     if not chosen:
         raise ValueError(f"include selected none of this model's recurrent modules:"

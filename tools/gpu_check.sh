@@ -26,11 +26,11 @@ py=${PYTHON:-python3}
 # addopts cleared: nbval and the notebooks are not needed here (and not installed)
 timeout 200 "$py" -m pytest -o addopts="-ra" -p no:cacheprovider -q \
   tests/test_core.py tests/test_triton.py tests/test_graphs.py tests/test_record.py \
-  tests/test_properties.py tests/test_bench.py tests/test_edits.py tests/test_dropin.py \
+  tests/test_properties.py tests/test_bench.py tests/test_gru_rnn.py tests/test_edits.py tests/test_dropin.py \
   2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 
-timeout 150 "$py" -m lstm_states.bench --device cuda --repeat 20 2>&1 | tee "$out/bench.txt"
+timeout 150 "$py" -m lstm_states.bench --device cuda --cell lstm gru rnn --repeat 20 2>&1 | tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
 timeout 60 "$py" -m lstm_states.bench --device cuda --edits --repeat 10 2>&1 | tee -a "$out/bench.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || bench=1

@@ -22,7 +22,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 venvs=${TORCH_VENVS:-$HOME/venvs}
 py=${PYTHON:-python3}
 tests=(tests/test_core.py tests/test_dropin.py tests/test_record.py tests/test_edits.py
-       tests/test_properties.py tests/test_bit_identity.py)
+       tests/test_properties.py tests/test_bit_identity.py tests/test_gru_rnn.py)
 
 versions=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do versions+=("$1"); shift; done
