@@ -45,7 +45,7 @@ except ImportError:  # beside the notebooks: gru_study
     from charlm import DATA, CharLM, correlations, encode, load_checkpoint, python_structure
 
 __all__ = ["RESULTS", "KINDS", "gru_checkpoint", "seeds", "load_model", "untrained_model",
-           "layer0", "depth_test", "compare", "load_results", "plot_comparison",
+           "layer0", "depth_test", "compare", "scaled", "bend", "load_results", "plot_comparison",
            "plot_gru_step"]
 
 RESULTS = DATA / "gru_study.pt"
@@ -130,6 +130,19 @@ def compare(seed: int) -> Dict:
     return out
 
 
+def scaled(staircase: List[float]) -> List[float]:
+    """A staircase moved and scaled so that depth 0 is 0 and its deepest depth is 1."""
+    return [(v - staircase[0]) / (staircase[-1] - staircase[0]) for v in staircase]
+
+
+def bend(staircase: List[float]) -> float:
+    """How far the scaled staircase strays from the straight line of a counter that steps
+    evenly at every depth: max over depths d of |scaled_d - d / D|. 0 for even steps; near 0.5
+    for a staircase that does all its rising in one half."""
+    s, D = scaled(staircase), len(staircase) - 1
+    return max(abs(v - d / D) for d, v in enumerate(s))
+
+
 def load_results(path: Path = RESULTS) -> Dict[int, Dict]:
     """The stored results of ``tools/gru_study.py``: {seed: compare(seed)}."""
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -165,13 +178,15 @@ def plot_comparison(results: Dict[int, Dict]):
     for k, (seed, res) in enumerate(results.items()):
         for kind, style in ((("lstm", "c"), "o-"), (("gru", "h"), "s--")):
             s = res[kind]["trained"]["staircase"]
-            ax2.plot([(v - s[0]) / (s[-1] - s[0]) for v in s], style,
+            ax2.plot(scaled(res[kind]["trained"]["staircase"]), style,
                      color=study.SEED_COLORS[k % len(study.SEED_COLORS)],
                      label=f"{LABELS[kind]}, seed {seed}" if k == 0 else None)
     ax2.set_xlabel("bracket depth (test text)")
     ax2.set_ylabel("the counter's mean, scaled", fontsize=9)
     ax2.set_title("circles: LSTM c, squares: GRU h", fontsize=9)
     ax2.axhline(0, color="0.8", linewidth=0.8)
+    ax2.plot([0, len(s) - 1], [0, 1], ":", color="0.5", linewidth=1, label="even steps")
+    ax2.legend(fontsize=7, loc="upper left")
     return fig
 
 
