@@ -2,6 +2,7 @@
 
     python notebooks/charlm.py                 # train, write notebooks/data/charlm.pt
     python notebooks/charlm.py --steps 50 --out /tmp/charlm.pt   # a quick try
+    python notebooks/charlm.py --cell gru --out notebooks/data/chargru.pt  # the same with nn.GRU
 
 Tutorial code, not part of the ``lstm_states`` package: it lives beside the notebooks that use it
 (``from charlm import ...`` in a notebook; ``from notebooks.charlm import ...`` from the
@@ -41,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["VOCAB", "CharLM", "encode", "generated_code", "train", "save_checkpoint",
+__all__ = ["VOCAB", "CELLS", "CharLM", "encode", "generated_code", "train", "save_checkpoint",
            "load_checkpoint", "held_out_text", "python_structure", "correlations",
            "unit_correlations", "CHECKPOINT", "HELD_OUT"]
 
@@ -159,20 +160,39 @@ def generated_code(n_chars: int, seed: int = 0) -> str:
     return "".join(lines)[:n_chars]
 
 
+CELLS = ("lstm", "gru")
+"""The recurrent cells a :class:`CharLM` can have (``nn.LSTM`` or ``nn.GRU``)."""
+
+
 class CharLM(nn.Module):
-    """Embedding -> plain 2-layer ``nn.LSTM`` -> linear head over the next character."""
+    """Embedding -> plain 2-layer ``nn.LSTM`` (or ``nn.GRU``) -> linear head over the next character.
+
+    ``cell="lstm"`` (the default) keeps the recurrent module as ``model.lstm``; ``cell="gru"``
+    as ``model.gru``. ``model.rnn`` is the recurrent module either way.
+    """
 
     def __init__(self, vocab_size: int = len(VOCAB), embedding_dim: int = 32,
-                 hidden_size: int = 128, num_layers: int = 2):
+                 hidden_size: int = 128, num_layers: int = 2, cell: str = "lstm"):
         super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        self.cell = cell
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers=num_layers)  # time-first
+        module = nn.LSTM if cell == "lstm" else nn.GRU
+        # time-first; named lstm or gru, so an LSTM's state_dict keys stay what they were
+        setattr(self, cell, module(embedding_dim, hidden_size, num_layers=num_layers))
         self.head = nn.Linear(hidden_size, vocab_size)
 
-    def forward(self, ids: Tensor, hx: Optional[Tuple[Tensor, Tensor]] = None):
-        """ids (T, B) -> logits (T, B, V) and the final (h_n, c_n), each (L, B, H)."""
+    @property
+    def rnn(self) -> nn.Module:
+        """The recurrent module: ``self.lstm`` or ``self.gru``."""
+        return getattr(self, self.cell)
+
+    def forward(self, ids: Tensor, hx=None):
+        """ids (T, B) -> logits (T, B, V) and the final state: (h_n, c_n) for an LSTM, h_n for a
+        GRU, each (L, B, H)."""
         x = self.embedding(ids)  # (T, B) -> (T, B, E)
-        out, hx = self.lstm(x, hx)  # (T, B, E) -> (T, B, H)
+        out, hx = self.rnn(x, hx)  # (T, B, E) -> (T, B, H)
         return self.head(out), hx  # (T, B, H) -> (T, B, V)
 
 
@@ -184,13 +204,15 @@ def _streams(ids: Tensor, batch: int) -> Tensor:
 
 def train(steps: int = 2400, seq_len: int = 100, batch: int = 32, lr: float = 6e-3,
           embedding_dim: int = 32, hidden_size: int = 128, seed: int = 0,
-          corpus: Optional[str] = None, corpus_chars: int = 2_000_000, progress: bool = True) -> Tuple[CharLM, List[float]]:
+          corpus: Optional[str] = None, corpus_chars: int = 2_000_000, progress: bool = True,
+          cell: str = "lstm") -> Tuple[CharLM, List[float]]:
     """Trains a :class:`CharLM` on ``corpus`` (default: ``corpus_chars`` of :func:`generated_code`).
 
     Truncated backpropagation through time: the corpus is cut into ``batch`` contiguous streams
     read ``seq_len`` characters at a time, the LSTM state carried (detached) between chunks and
     the streams wrapping around at the end. Adam with a cosine-decayed learning rate and
-    gradient clipping at norm 1.
+    gradient clipping at norm 1. ``cell="gru"`` trains the same model with an ``nn.GRU``: the
+    same recipe, seed and corpus.
 
     Returns:
         the model (in eval mode) and the training loss (cross-entropy, nats/char) of every step.
@@ -203,7 +225,7 @@ def train(steps: int = 2400, seq_len: int = 100, batch: int = 32, lr: float = 6e
     if data.shape[0] <= seq_len:
         raise ValueError(f"corpus too short: {ids.numel()} characters for batch={batch} and"
                          f" seq_len={seq_len}; give a longer corpus or a smaller batch")
-    model = CharLM(len(VOCAB), embedding_dim, hidden_size)
+    model = CharLM(len(VOCAB), embedding_dim, hidden_size, cell=cell)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
@@ -217,7 +239,7 @@ def train(steps: int = 2400, seq_len: int = 100, batch: int = 32, lr: float = 6e
         chunk = data[pos: pos + seq_len + 1]  # (T+1, B)
         pos += seq_len
         logits, hx = model(chunk[:-1], hx)  # (T, B, V)
-        hx = (hx[0].detach(), hx[1].detach())
+        hx = (hx[0].detach(), hx[1].detach()) if cell == "lstm" else hx.detach()
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[1:].reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -231,12 +253,19 @@ def train(steps: int = 2400, seq_len: int = 100, batch: int = 32, lr: float = 6e
 
 
 def save_checkpoint(model: CharLM, path: Path = CHECKPOINT, **info) -> None:
-    """Saves the LSTM's state_dict apart from the embedding and head, with the vocabulary."""
+    """Saves the LSTM's state_dict apart from the embedding and head, with the vocabulary.
+
+    A GRU model's checkpoint keeps its ``nn.GRU`` state_dict under ``"gru"`` and says
+    ``config["cell"] = "gru"``; an LSTM's has the format it always had (no ``"cell"`` key).
+    """
+    config = {"embedding_dim": model.embedding.embedding_dim,
+              "hidden_size": model.rnn.hidden_size, "num_layers": model.rnn.num_layers}
+    if model.cell != "lstm":
+        config["cell"] = model.cell
     state = {
         "vocab": VOCAB,
-        "config": {"embedding_dim": model.embedding.embedding_dim,
-                   "hidden_size": model.lstm.hidden_size, "num_layers": model.lstm.num_layers},
-        "lstm": model.lstm.state_dict(),  # loads into nn.LSTM and LayerwiseLSTM alike
+        "config": config,
+        model.cell: model.rnn.state_dict(),  # an LSTM's loads into nn.LSTM and LayerwiseLSTM
         "embedding": model.embedding.state_dict(),
         "head": model.head.state_dict(),
         "info": info,
@@ -250,7 +279,7 @@ def load_checkpoint(path: Path = CHECKPOINT) -> Tuple[CharLM, Dict]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = CharLM(len(state["vocab"]), **state["config"])
     model.embedding.load_state_dict(state["embedding"])
-    model.lstm.load_state_dict(state["lstm"])
+    model.rnn.load_state_dict(state[model.cell])
     model.head.load_state_dict(state["head"])
     return model.eval(), state
 
@@ -329,6 +358,8 @@ def unit_correlations(states, known: Dict[str, Tensor],
                       batch: int = 0) -> Dict[Tuple[str, int, str], Tensor]:
     """Pearson r of every unit's c_t and h_t, in every layer, with every known quantity.
 
+    For a GRU's (or RNN's) states, which have no c, only h_t.
+
     Args:
         states: ``lstm_states.capture``'s result for a one-directional LSTM over T characters.
         known: quantities of the text, each (T,) (e.g. :func:`python_structure`).
@@ -338,9 +369,10 @@ def unit_correlations(states, known: Dict[str, Tensor],
         ``{(quantity, layer, "c" or "h"): (H,) r of every unit}``.
     """
     r = {}
+    kinds = (("c", states.c), ("h", states.h)) if hasattr(states, "c") else (("h", states.h),)
     for name, q in known.items():
-        for layer in range(states.c.shape[0]):
-            for kind, values in (("c", states.c), ("h", states.h)):
+        for layer in range(states.h.shape[0]):
+            for kind, values in kinds:
                 r[name, layer, kind] = correlations(values[layer, 0, :, batch], q)  # (T, H) -> (H,)
     return r
 
@@ -351,13 +383,13 @@ def _report(model: CharLM) -> None:
 
     text = held_out_text()
     with torch.no_grad():
-        st = capture(model.lstm, model.embedding(encode(text))[:, None])  # (T, 1, E)
+        st = capture(model.rnn, model.embedding(encode(text))[:, None])  # (T, 1, E)
     known = python_structure(text)
     r_all = unit_correlations(st, known)
     for name in known:
         cells = []
-        for layer in range(model.lstm.num_layers):
-            for kind in ("h", "c"):
+        for layer in range(model.rnn.num_layers):
+            for kind in ("h", "c") if model.cell == "lstm" else ("h",):
                 r = r_all[name, layer, kind]  # (H,)
                 u = int(r.abs().argmax())
                 cells.append(f"layer {layer} {kind}[{u}] r={r[u]:+.2f}")
@@ -373,10 +405,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cell", choices=CELLS, default="lstm")
     p.add_argument("--out", type=Path, default=CHECKPOINT)
     a = p.parse_args(argv)
     model, losses = train(a.steps, a.seq_len, a.batch, a.lr, hidden_size=a.hidden_size,
-                          seed=a.seed)
+                          seed=a.seed, cell=a.cell)
     final = sum(losses[-50:]) / len(losses[-50:])
     print(f"final training loss (mean of the last 50 steps): {final:.3f} nats/char")
     save_checkpoint(model, a.out, steps=a.steps, seq_len=a.seq_len, batch=a.batch, lr=a.lr,

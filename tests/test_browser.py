@@ -45,7 +45,8 @@ CHROMIUM = os.environ.get("LSTM_STATES_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # the chapters whose time-step slider is the heart of the lesson: it must be there
 SLIDER_REQUIRED = {"02_every_layer_every_step.ipynb", "03_your_own_model.ipynb",
-                   "04_cell_state_and_gates.ipynb", "05_inside_a_trained_lstm.ipynb"}
+                   "04_cell_state_and_gates.ipynb", "05_inside_a_trained_lstm.ipynb",
+                   "07_inside_a_gru.ipynb"}
 RUN_TIMEOUT_S = 240  # Run All of the slowest chapter, on a busy 2-core machine
 WAIT_S = 60  # how long any other expected state may take to appear
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -20,6 +20,7 @@ from notebooks.charlm import (
     held_out_text,
     load_checkpoint,
     python_structure,
+    save_checkpoint,
     train,
     unit_correlations,
 )
@@ -167,3 +168,47 @@ def _small_states(text, hidden=6):
 
 # lstm_states.textviz and widgets.TextExplorer are tested in tests/test_textviz.py and
 # tests/test_widgets_text.py
+
+
+# ---- the GRU option (chapter 07)
+
+
+def test_the_gru_option_trains_the_same_recipe_with_nn_gru(tmp_path):
+    model, losses = train(steps=40, seq_len=40, batch=8, hidden_size=32, seed=0,
+                          corpus=generated_code(30_000, seed=1), progress=False, cell="gru")
+    assert isinstance(model.gru, nn.GRU) and model.rnn is model.gru and not hasattr(model, "lstm")
+    assert model.gru.num_layers == 2 and model.gru.hidden_size == 32
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.5
+    # the checkpoint round trip: the GRU's weights under "gru", the cell in the config
+    save_checkpoint(model, tmp_path / "gru.pt", seed=0)
+    again, state = load_checkpoint(tmp_path / "gru.pt")
+    assert state["config"]["cell"] == "gru" and "gru" in state and "lstm" not in state
+    plain = nn.GRU(32, 32, num_layers=2)
+    plain.load_state_dict(state["gru"])  # strict: loads into a bare nn.GRU
+    ids = encode(held_out_text()[:100])[:, None]
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids)[0], model(ids)[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="cell"):
+        CharLM(cell="rnn")
+
+
+def test_an_lstm_checkpoint_keeps_its_format():
+    model = CharLM(hidden_size=8)
+    assert model.cell == "lstm" and model.rnn is model.lstm
+    assert list(model.state_dict())[:3] == ["embedding.weight", "lstm.weight_ih_l0",
+                                            "lstm.weight_hh_l0"]
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    assert "cell" not in state["config"]  # the shipped LSTM checkpoint loads as it always did
+    assert load_checkpoint()[0].cell == "lstm"
+
+
+def test_unit_correlations_of_a_gru_have_h_alone():
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 4, num_layers=2)
+    text = "f(a, [b])\n"
+    with torch.no_grad():
+        st = capture(gru, torch.randn(len(text), 1, 3))
+    r = unit_correlations(st, python_structure(text))
+    assert {kind for _, _, kind in r} == {"h"} and len(r) == 4 * 2
+    torch.testing.assert_close(r["bracket depth", 1, "h"],
+                               correlations(st.h[1, 0, :, 0], python_structure(text)["bracket depth"]))

@@ -208,3 +208,74 @@ def test_state_explorer_pickers_rescale_the_value_axes():
             y0, y1 = ax.get_ylim()
             assert y0 <= low and high <= y1, ((b, d), (y0, y1), (low, high))
             assert y1 - y0 <= 1.25 * (high - low), ((b, d), (y0, y1), (low, high))
+
+
+# ---------------------------------------------------------------------------------------------
+# StateExplorer over states with no c (nn.GRU, nn.RNN): h alone
+
+
+def _gru_states(num_layers=2, T=10, B=2, H=6, bidirectional=False, module=nn.GRU):
+    torch.manual_seed(1)
+    gru = module(3, H, num_layers=num_layers, bidirectional=bidirectional)
+    with torch.no_grad():
+        return capture(gru, torch.randn(T, B, 3))
+
+
+def test_state_explorer_shows_h_alone_for_a_gru():
+    st = _gru_states(num_layers=3, T=12)
+    assert not hasattr(st, "c")
+    ex = StateExplorer(st, batch_index=1)
+    assert not ex.has_c and ex.c is None
+    assert len(ex.fig.axes) == 3 * 2 + 1  # per layer: h heatmap, values at t; one colorbar
+    assert len(ex.cursors) == 3 and len(ex.h_lines) == 3 and ex.c_lines == {}
+    assert len(ex.colorbars) == 1 and "h_t" in ex.colorbars[0].ax.get_ylabel()
+    for layer in range(3):
+        (h_ax,) = ex.heatmap_axes[layer]
+        assert h_ax.get_title() == f"layer {layer}: h_t"
+        np.testing.assert_allclose(np.asarray(ex.images[layer][0].get_array()),
+                                   st.h[layer, 0, :, 1].T)
+        assert len(ex.value_axes[layer].lines) == 2  # h_t and the zero line, no c_t
+    assert "h_t (batch element 1)" in ex.fig.get_suptitle()
+    assert "c_t" not in ex.fig.get_suptitle()
+    ex.fig.canvas.draw()
+    positions = [ax.get_position().bounds for ax in ex.fig.axes]
+    for k in (7, 0, 11):
+        ex.slider.value = k
+        assert ex.step_text.get_text() == f"t = {k}"
+        for cursor in ex.cursors:
+            assert list(cursor.get_xdata()) == [k, k]
+        for layer in range(3):
+            np.testing.assert_allclose(ex.h_lines[layer].get_ydata(), st.h[layer, 0, k, 1])
+    assert [ax.get_position().bounds for ax in ex.fig.axes] == positions
+    # layer 0 at the bottom, as for an LSTM
+    assert ex.value_axes[0].get_position().y0 < ex.value_axes[2].get_position().y0
+    assert bounds_px(ex.fig.axes[0])[2] <= MAX_WIDTH_PX
+
+
+def test_state_explorer_h_alone_pickers_and_a_full_draw():
+    st = _gru_states(num_layers=2, T=9, B=3, bidirectional=True)
+    ex = StateExplorer(st)
+    ex.slider.value = 4
+    ex.batch.value, ex.direction.value = 2, 1
+    for layer in range(2):
+        np.testing.assert_allclose(ex.h_lines[layer].get_ydata(), st.h[layer, 1, 4, 2])
+        np.testing.assert_allclose(np.asarray(ex.images[layer][0].get_array()),
+                                   st.h[layer, 1, :, 2].T)
+        y0, y1 = ex.value_axes[layer].get_ylim()
+        assert y0 <= float(st.h[:, 1, :, 2].min()) and float(st.h[:, 1, :, 2].max()) <= y1
+    assert "reverse direction" in ex.fig.get_suptitle()
+    ex.layer.value = 1
+    assert list(ex.value_axes) == [1] and len(ex.cursors) == 1
+    ex.slider.value = 8
+    np.testing.assert_allclose(ex.h_lines[1].get_ydata(), st.h[1, 1, 8, 2])
+    ex.fig.canvas.draw()  # a full draw of the h-only figure works
+    with pytest.raises(ValueError, match="direction"):
+        StateExplorer(_gru_states(), direction=1)
+
+
+def test_state_explorer_h_alone_for_an_rnn():
+    st = _gru_states(num_layers=2, module=nn.RNN)
+    ex = StateExplorer(st)
+    ex.slider.value = 5
+    assert not ex.has_c and ex.c_lines == {}
+    np.testing.assert_allclose(ex.h_lines[1].get_ydata(), st.h[1, 0, 5, 0])
