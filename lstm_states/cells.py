@@ -16,8 +16,8 @@ everything that depends on the kind of recurrent module asks its :class:`CellTyp
   from its h_t, with autograd or written in place: what makes per-step states cheap once the
   kernel has given h_t for every t;
 - ``steps_in_place`` / ``steps_autograd``: one step after another with edits applied, which
-  the edits route uses (and the LSTM's ``stepwise`` route); ``edit_fields``: what an Edit can
-  change.
+  the edits route uses (and the ``stepwise`` route, from ``stepwise_from``, B * H, on: LSTM and
+  GRU); ``edit_fields``: what an Edit can change.
 
 The equations of one step, in PyTorch's documented form (σ the logistic sigmoid):
 
@@ -97,6 +97,7 @@ class CellType:
     rows: int = 1  # G: gate blocks stacked in weight_ih / weight_hh
     has_c: bool = False
     nonlinearity: Optional[str] = None  # nn.RNN's, else None
+    stepwise_from: Optional[int] = None  # B * H from which CPU capture goes step by step
 
     def matches(self, module: nn.Module) -> bool:
         return isinstance(module, self.module) and (
@@ -133,6 +134,9 @@ class LSTMCellType(CellType):
     name, module, fields = "LSTM", nn.LSTM, ("h", "c", "gates")
     gate_names, rows, has_c = ("i", "f", "g", "o"), 4, True
     edit_fields = ("h", "c", "i", "f", "g", "o")
+    # measured in turns against the kernel route on the 2-core CI machine: B * H = 16384 took
+    # 0.7x its time, 8192 0.8x, 4096 about 1x, 2048 1.3x
+    stepwise_from = 8192
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
         if batch_sizes is None:
@@ -157,6 +161,10 @@ class LSTMCellType(CellType):
 class GRUCellType(CellType):
     name, module, fields = "GRU", nn.GRU, ("h", "gates")
     gate_names, rows, edit_fields = ("r", "z", "n"), 3, ("h", "r", "z", "n")
+    # measured as for the LSTM (one layer, torch 2.13): B * H = 16384 took 0.53x the kernel
+    # route's time, 4096 0.65x, 2048 0.83x to 1x; PyTorch's CPU GRU kernel is slower relative
+    # to a step-by-step loop than its LSTM kernel, so the replay's second pass costs more
+    stepwise_from = 2048
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
         if batch_sizes is None:
@@ -409,7 +417,8 @@ def gru_replay_in_place(x: Tensor, h: Tensor, h0: Tensor, params, out) -> Tuple[
 
 
 # ----------------------------------------------------------------------------------------------
-# GRU and RNN: one step after another (the edited steps of the edits route)
+# GRU and RNN: one step after another (the edited steps of the edits route; the GRU's stepwise
+# route)
 
 
 def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
@@ -423,23 +432,31 @@ def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
     T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
     w_ih, w_hh = params[0], params[1]
     b_ih, b_hh = _gru_biases(params)
-    input_preactivations(x, w_ih, b_ih, gates)  # gates[k, t] = W_i,k x_t + b_i,k, all t at once
+    bias = None  # b_i* + b_h* for r and z (summed once), b_in for n: (3H,)
+    if b_ih is not None:
+        bias = torch.cat([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
+    input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_i,k x_t + b, all t at once
     r, z, n = gates  # 3 x (T, B, H)
-    hh = x.new_empty(B, 3 * H)  # W_h* h_{t-1} + b_h*
+    w_hr, w_hz, w_hn = (w_hh[k * H:(k + 1) * H].t() for k in range(3))  # (H, H) each
+    b_hn = None if b_hh is None else b_hh[2 * H:]
+    hn = x.new_empty(B, H)  # W_hn h_{t-1} + b_hn
     h_t = h0
     for t in range(T):
-        if b_hh is None:
-            torch.mm(h_t, w_hh.t(), out=hh)
-        else:
-            torch.addmm(b_hh, h_t, w_hh.t(), out=hh)
-        # r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr); z likewise, in place
-        torch.sigmoid_(gates[:2, t].add_(hh[:, :2 * H].view(B, 2, H).transpose(0, 1)))
+        # r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr); z likewise: each product straight
+        # into its gate (three (B, H, H) products beat one (B, H, 3H) and a strided add)
+        r[t].addmm_(h_t, w_hr)
+        z[t].addmm_(h_t, w_hz)
+        torch.sigmoid_(gates[:2, t])
         edited = edit is not None and t in edit.steps
         if edited:
             edit(t, "r", r[t])
             edit(t, "z", z[t])
         # n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn))
-        torch.tanh_(n[t].addcmul_(r[t], hh[:, 2 * H:]))
+        if b_hn is None:
+            torch.mm(h_t, w_hn, out=hn)
+        else:
+            torch.addmm(b_hn, h_t, w_hn, out=hn)
+        torch.tanh_(n[t].addcmul_(r[t], hn))
         if edited:
             edit(t, "n", n[t])
         # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n)

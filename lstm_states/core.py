@@ -64,10 +64,9 @@ ROUTE_NAMES = (*ROUTES, "cuda_graph")  # cuda_graph: the cuda route replayed fro
 
 # Without autograd, on CPU, ``capture`` computes a layer step by step (route ``stepwise``) once
 # the per-step matrix product is big enough to outweigh the per-step Python overhead: there,
-# doing the LSTM's work once beats the fused kernel plus a batched replay of its gates. Measured
-# by timing both routes in turns on the 2-core CI machine: B * H = 16384 took 0.7x the time of
-# the kernel route, 8192 0.8x, 4096 about 1x, 2048 1.3x.
-STEPWISE_MIN_BATCH_X_HIDDEN = 8192
+# doing the cell's work once beats the fused kernel plus a batched replay of its gates. From
+# which B * H on is the cell's ``stepwise_from`` (cells.py: 8192 for the LSTM, 2048 for the GRU;
+# an RNN keeps only h, the kernel's own, so it never replays).
 
 
 # ----------------------------------------------------------------------------------------------
@@ -631,9 +630,9 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Optional[Iterable[str]] 
     on CPU for large B*H when c or the gates are kept (unless ``exact``: only routes whose
     output, h_n and c_n are PyTorch's kernel's own), else ``kernel``. With ``edits`` this is the
     route of the layers without edits (never a CUDA graph); a value tensor that requires grad,
-    or an ``fn`` edit in grad mode, makes autograd record the call. An nn.GRU or nn.RNN takes
-    ``autograd``, ``kernel`` or ``cuda`` (``stepwise``, ``cuda_graph`` and edits are the
-    LSTM's)."""
+    or an ``fn`` edit in grad mode, makes autograd record the call. An nn.GRU takes every
+    route but ``cuda_graph`` (stepwise for gates from its own ``stepwise_from``), an nn.RNN
+    ``autograd``, ``kernel`` or ``cuda``."""
     cell = cells.of(lstm)
     data = input.data if isinstance(input, PackedSequence) else input
     given = hx if isinstance(hx, (tuple, list)) else (hx,)
@@ -650,13 +649,15 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Optional[Iterable[str]] 
             raise ValueError(f"route {route!r} computes without autograd, but autograd records"
                              " this call (grad mode on and the input, hx or the LSTM's parameters"
                              " require grad): use route='autograd', or torch.no_grad()")
+        if (route == "cuda_graph" and cell is not cells.LSTM) or \
+                (route == "stepwise" and cell.stepwise_from is None):
+            takes = ("'autograd', 'kernel', 'stepwise' or 'cuda'" if cell.stepwise_from else
+                     "'autograd', 'kernel' or 'cuda'")
+            raise ValueError(f"route {route!r} is not an nn.{cell.name}'s; it takes {takes}")
         if route == "cuda_graph" and (edits or not _cuda.graphs_possible(lstm, input)):
             raise ValueError("route 'cuda_graph' needs a CUDA tensor input (not packed), no"
                              " dropout at work, no edits and no graph being recorded by the"
                              " caller")
-        if cell is not cells.LSTM and route in ("stepwise", "cuda_graph"):
-            raise ValueError(f"route {route!r} is an nn.LSTM's; an nn.{cell.name} takes"
-                             " 'autograd', 'kernel' or 'cuda'")
         return route
     if needs_grad:
         return "autograd"
@@ -666,8 +667,8 @@ def choose_route(lstm: nn.LSTM, input, hx=None, fields: Optional[Iterable[str]] 
     B = int(input.batch_sizes[0]) if isinstance(input, PackedSequence) else \
         (1 if data.dim() == 2 else data.shape[0 if lstm.batch_first else 1])
     replay = {"c", "gates"} & set(check_fields(fields, cell))
-    if not exact and replay and cell is cells.LSTM and \
-            B * lstm.hidden_size >= STEPWISE_MIN_BATCH_X_HIDDEN:
+    if not exact and replay and cell.stepwise_from is not None and \
+            B * lstm.hidden_size >= cell.stepwise_from:
         return "stepwise"
     return "kernel"
 

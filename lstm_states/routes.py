@@ -26,8 +26,9 @@ The routes:
   ``h_n``, ``c_n`` are the kernel's own), then the gates (and c_t) replayed from its h_t
   (the cell's ``replay``).
 - ``kernel``: the same without autograd, every state written in place (``replay_in_place``).
-- ``stepwise`` (LSTM only): no kernel: the LSTM equations step by step, in place (CPU, large
-  B*H: it does the LSTM's work once, where the kernel and a replay do it twice).
+- ``stepwise`` (LSTM and GRU): no kernel: the cell's equations step by step, in place (CPU,
+  large B*H: it does the cell's work once, where the kernel and a replay do it twice; from
+  ``cell.stepwise_from``).
 - ``cuda`` (``lstm_states._cuda``): ``kernel`` with, for the LSTM, the GPU's batched products
   and one Triton kernel for the activations and c_t.
 
@@ -365,30 +366,37 @@ def kernel(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: Froz
                                out or LayerStates(None, None, None), like, train=False)
 
 
-def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Tensor, want: FrozenSet[str],
-             out: Optional[LayerStates] = None, like=None) -> LayerRun:
-    """No autograd, no kernel: the LSTM equations step by step, written in place.
+def stepwise(lstm: nn.LSTM, layer: int, x: Seq, h0: Tensor, c0: Optional[Tensor],
+             want: FrozenSet[str], out: Optional[LayerStates] = None, like=None) -> LayerRun:
+    """No autograd, no kernel: the cell's equations step by step, written in place (nn.LSTM
+    and nn.GRU).
 
-    This does the LSTM's work once (the fused kernel plus a replay of its gates does it twice),
+    This does the cell's work once (the fused kernel plus a replay of its gates does it twice),
     with no per-step allocation, at the price of a few small operations per step. ``output``,
-    ``h_n`` and ``c_n`` are its own (equal to nn.LSTM's within float tolerance, not bitwise).
+    ``h_n`` and ``c_n`` are its own (equal to the module's within float tolerance, not bitwise).
     """
+    cell = cells.of(lstm)
     D, T, B = h0.shape[0], x.steps, h0.shape[1]
-    H_out, H = h0.shape[-1], c0.shape[-1]
+    H_out, H = h0.shape[-1], lstm.hidden_size
     out = out or LayerStates(None, None, None)
     h = out.h if out.h is not None else empty(x.padded, D, T, B, H_out)
-    c = out.c if out.c is not None else empty(x.padded, D, T, B, H)
-    gates = out.gates if out.gates is not None else empty(x.padded, D, 4, T, B, H)
+    c = None if not cell.has_c else out.c if out.c is not None else empty(x.padded, D, T, B, H)
+    gates = out.gates if out.gates is not None else empty(x.padded, D, cell.rows, T, B, H)
     lengths = flip_lengths(x.lengths, T)
     for d in range(D):
         params = layer_params(lstm, layer, d)
+        c0_d = None if c0 is None else c0[d]
         if d == 0:
-            cells.steps_in_place(x.padded, h0[d], c0[d], params, (h[d], c[d], gates[d]))
+            cell.steps_in_place(x.padded, h0[d], c0_d, params,
+                                (h[d], None if c is None else c[d], gates[d]))
         else:  # in processing order, then back to input positions
-            tmp = (empty(h, *h[d].shape), empty(c, *c[d].shape), empty(gates, *gates[d].shape))
-            cells.steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0[d], params, tmp)
+            tmp = (empty(h, *h[d].shape), None if c is None else empty(c, *c[d].shape),
+                   empty(gates, *gates[d].shape))
+            cell.steps_in_place(reverse_within_lengths(x.padded, lengths), h0[d], c0_d, params,
+                                tmp)
             reverse_within_lengths(tmp[0], lengths, h[d])
-            reverse_within_lengths(tmp[1], lengths, c[d])
+            if c is not None:
+                reverse_within_lengths(tmp[1], lengths, c[d])
             reverse_gates_within_lengths(tmp[2], lengths, gates[d])
     h_n, c_n = final_states(h, c, x.lengths)
     states = LayerStates(*(s if k in want else None for k, s in zip(("h", "c", "gates"),

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lstm_states import Edit, GRUStates, LSTMStates, RNNStates, capture, cells, record
+from lstm_states.core import choose_route
 from tests.helpers import RefEdit, _edited
 
 KINDS = ("GRU", "RNN_TANH", "RNN_RELU")
@@ -107,8 +108,8 @@ def reference(module, x, hx=None, lengths=None, edits=(), row=None):
 
 
 @st.composite
-def cases(draw, dtypes=(torch.float32, torch.float64)):
-    return dict(kind=draw(st.sampled_from(KINDS)), form=draw(st.sampled_from(FORMS)),
+def cases(draw, dtypes=(torch.float32, torch.float64), kinds=None):
+    return dict(kind=draw(st.sampled_from(kinds or KINDS)), form=draw(st.sampled_from(FORMS)),
                 dtype=draw(st.sampled_from(dtypes)), num_layers=draw(st.integers(1, 3)),
                 bidirectional=draw(st.booleans()), bias=draw(st.booleans()),
                 hx=draw(st.booleans()), input_size=draw(st.integers(1, 5)),
@@ -202,6 +203,32 @@ def test_every_state_matches_an_independent_loop(route, cfg):
         h_prev = torch.cat([got.h[:, :, :1] * 0 if hx is None else
                             hx.view(cfg["num_layers"], 1, 1, *hx.shape[1:]), got.h[:, :, :-1]], 2)
         torch.testing.assert_close(got.h.detach(), (1 - z) * n + z * h_prev.detach())
+
+
+@given(cfg=cases(kinds=("GRU",)))
+def test_the_gru_stepwise_route_matches_the_module_and_the_kernel_route(cfg):
+    # stepwise computes output, h_n and every state itself: equal within float tolerance
+    module, x, hx = build(cfg)
+    with torch.no_grad():
+        want = module(x, hx)
+        got = capture(module, x, hx, route="stepwise")
+        kernel = capture(module, x, hx, route="kernel")
+    for a, b in zip(leaves(got), leaves(want), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(got.h, kernel.h)
+    torch.testing.assert_close(got.gates, kernel.gates)
+
+
+def test_the_route_is_chosen_per_cell_type():
+    gru, rnn = nn.GRU(5, 64), nn.RNN(5, 64)
+    small, big = torch.randn(5, 2, 5), torch.randn(5, 40, 5)  # B*H: 128 and 2560
+    with torch.no_grad():
+        assert choose_route(gru, small) == "kernel"
+        assert choose_route(gru, big) == "stepwise"  # gates wanted, large B*H: step by step
+        assert choose_route(gru, big, fields=("h",)) == "kernel"  # h alone: the kernel's own
+        assert choose_route(gru, big, exact=True) == "kernel"  # record's choice
+        assert choose_route(rnn, torch.randn(5, 400, 5)) == "kernel"  # h only: never replays
+    assert cells.GRU.stepwise_from < cells.LSTM.stepwise_from  # (cells.py says why)
 
 
 @given(cfg=cases(dtypes=(torch.float64,)), data=st.data())
@@ -421,8 +448,10 @@ def test_subclasses_with_their_own_forward_edits_and_lstm_routes_are_refused():
         capture(nn.RNN(3, 4), x, edits=[Edit("z", 0, 1, set=0.0)])
     with pytest.raises(ValueError, match="an nn.LSTM has no 'n'"):
         capture(nn.LSTM(3, 4), x, edits=[Edit("n", 0, 1, set=0.0)])
-    with torch.no_grad(), pytest.raises(ValueError, match="route 'stepwise' is an nn.LSTM's"):
-        capture(nn.GRU(3, 4), x, route="stepwise")
+    with torch.no_grad(), pytest.raises(ValueError, match="route 'stepwise' is not an nn.RNN's"):
+        capture(nn.RNN(3, 4), x, route="stepwise")
+    with torch.no_grad(), pytest.raises(ValueError, match="route 'cuda_graph' is not an nn.GRU's"):
+        capture(nn.GRU(3, 4), x, route="cuda_graph")
     with pytest.raises(TypeError, match="GRUCell"):
         capture(nn.GRUCell(3, 4), x)
 
@@ -529,7 +558,7 @@ def edited_cases(draw):
     return cfg, edits
 
 
-@pytest.mark.parametrize("route", ["kernel", "autograd"])
+@pytest.mark.parametrize("route", ["kernel", "stepwise", "autograd"])
 @given(case=edited_cases())
 def test_edits_match_the_reference_loop_with_the_same_edits(route, case):
     cfg, specs = case
@@ -540,8 +569,10 @@ def test_edits_match_the_reference_loop_with_the_same_edits(route, case):
              for f, layer, d, step, unit, op, value in specs]
     edits = [Edit(f, layer, step, unit, d, **{op: value})
              for f, layer, d, step, unit, op, value in specs]
+    # the route of the layers without edits (stepwise: a GRU's, forced; chosen from large B*H)
+    base = "stepwise" if route == "stepwise" and cfg["kind"] == "GRU" else None
     with torch.set_grad_enabled(route == "autograd"):
-        got = capture(module, x, hx, edits=edits)
+        got = capture(module, x, hx, edits=edits, route=base)
     ref_edits = [RefEdit(f, layer, d, range(T)[step] if isinstance(step, slice) else [step],
                          None if unit is None else [unit], op, value)
                  for f, layer, d, step, unit, op, value in specs]
