@@ -437,7 +437,8 @@ def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
         bias = torch.cat([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
     input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_i,k x_t + b, all t at once
     r, z, n = gates  # 3 x (T, B, H)
-    w_hr, w_hz, w_hn = (w_hh[k * H:(k + 1) * H].t() for k in range(3))  # (H, H) each
+    # (H, H) each, W^T laid out contiguously once (the per-step products run a few % faster)
+    w_hr, w_hz, w_hn = (w_hh[k * H:(k + 1) * H].t().contiguous() for k in range(3))
     b_hn = None if b_hh is None else b_hh[2 * H:]
     hn = x.new_empty(B, H)  # W_hn h_{t-1} + b_hn
     h_t = h0
