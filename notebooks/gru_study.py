@@ -8,10 +8,12 @@ seed, the same measurement is made on the LSTM and on the GRU, on chapter 05's t
 
 - the **counter**: the layer-0 unit whose state has the largest |r| with the bracket depth on
   the *selection* text, and its r on the *test* text (the unit is never chosen there);
-- the **null** of chapter 05 on the test text: the maximum |r| over the layer's 128 units with
-  the depth circularly shifted (:data:`study.SHIFTS` shifts, none closer than
-  :data:`study.MIN_SHIFT` to 0), its 95th percentile and the p-value, called above chance at
-  chapter 05's Bonferroni threshold ``study.ALPHA / study.TESTS`` (0.05 / 8);
+- the **null** of chapter 05 on the test text: the maximum |r| over the layer's 128 units (any
+  unit, chosen on the test text itself) against the same maximum with the depth circularly
+  shifted (:data:`study.SHIFTS` shifts, none closer than :data:`study.MIN_SHIFT` to 0), its 95th
+  percentile and the p-value, called above chance at chapter 05's Bonferroni threshold
+  ``study.ALPHA / study.TESTS`` (0.05 / 8). It tests alignment only ("better aligned here than at
+  a shifted place"); what training added is the gap to the untrained model of the same seed;
 - the counter's **staircase**: its mean state at each depth of the test text.
 
 Fair comparison: one kind of state at a time, 128 units each (the max over more units is larger
@@ -173,7 +175,7 @@ def plot_comparison(results: Dict[int, Dict]):
     ax.set_xticks(range(len(KINDS)), [LABELS[k] for k in KINDS])
     ax.set_ylim(0, 1)
     ax.set_ylabel("|r| of the counter with the depth\n(test text)", fontsize=9)
-    ax.set_title("filled: trained, open: untrained; grey tick: null 95%", fontsize=9)
+    ax.set_title("filled: trained, open: untrained; grey: null's 95th percentile", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     for k, (seed, res) in enumerate(results.items()):
         for kind, style in ((("lstm", "c"), "o-"), (("gru", "h"), "s--")):
