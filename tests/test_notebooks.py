@@ -1,6 +1,7 @@
 """Notebook hygiene: what nbval compares must come from one clean top-to-bottom run."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,38 @@ def test_stored_outputs_come_from_one_clean_run(path):
     assert sum("assert" in "".join(c["source"]) for c in code) >= 3
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     assert "widgets" not in nb["metadata"], "widget state stored: regenerate with tools/run_notebooks.py"
+
+
+def exercises_and_solutions(nb):
+    """The numbered exercises after a chapter's "## Exercises" heading, as (cell index, number),
+    and the indices of the cells tagged "solution" after it."""
+    cells = nb["cells"]
+    start = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                 and re.search(r"(?m)^## Exercises", "".join(c["source"])))
+    text = ["".join(c["source"]).split("## Exercises", 1)[-1] if i == start else "".join(c["source"])
+            for i, c in enumerate(cells)]
+    items = [(i, int(m.group(1))) for i in range(start, len(cells))
+             if cells[i]["cell_type"] == "markdown" for m in re.finditer(r"(?m)^(\d+)\. ", text[i])]
+    # (a chapter may also hide the answers of its "Check your understanding" questions, before)
+    solutions = [i for i, c in enumerate(cells) if i > start
+                 and "solution" in c["metadata"].get("tags", [])]
+    return items, solutions
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_one_hidden_solution_that_ran(path):
+    nb = json.loads(path.read_text())
+    items, solutions = exercises_and_solutions(nb)
+    assert [n for _, n in items] == list(range(1, len(items) + 1)) and items, items
+    ends = [i for i, _ in items[1:]] + [len(nb["cells"])]
+    for (at, number), end in zip(items, ends):
+        mine = [i for i in solutions if at <= i < end]
+        assert len(mine) == 1, f"exercise {number}: solution cells {mine}"
+        cell = nb["cells"][mine[0]]
+        # a code cell, collapsed until the learner opens it, run by nbval like every cell
+        assert cell["cell_type"] == "code" and cell["metadata"]["jupyter"]["source_hidden"]
+        assert cell["execution_count"] is not None
+    assert len(solutions) == len(items), "a solution cell without its exercise"
 
 
 def test_exec_notebook_runs_cells_in_order_and_stops_at_an_error(tmp_path):
