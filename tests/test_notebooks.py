@@ -54,7 +54,7 @@ def test_every_exercise_has_one_hidden_solution_that_ran(path):
     items, solutions = exercises_and_solutions(nb)
     assert [n for _, n in items] == list(range(1, len(items) + 1)) and items, items
     ends = [i for i, _ in items[1:]] + [len(nb["cells"])]
-    for (at, number), end in zip(items, ends):
+    for (at, number), end in zip(items, ends, strict=True):
         mine = [i for i in solutions if at <= i < end]
         assert len(mine) == 1, f"exercise {number}: solution cells {mine}"
         cell = nb["cells"][mine[0]]
