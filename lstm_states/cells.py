@@ -436,32 +436,35 @@ def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
     if b_ih is not None:
         bias = torch.cat([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
     input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_i,k x_t + b, all t at once
-    r, z, n = gates  # 3 x (T, B, H)
+    # per-step views, taken once: T x (B, H) each, and T x (2, B, H) for r and z together
+    rs, zs, ns = (gate.unbind(0) for gate in gates)
+    hs, rzs = h_out.unbind(0), gates[:2].unbind(1)
     # (H, H) each, W^T laid out contiguously once (the per-step products run a few % faster)
     w_hr, w_hz, w_hn = (w_hh[k * H:(k + 1) * H].t().contiguous() for k in range(3))
     b_hn = None if b_hh is None else b_hh[2 * H:]
     hn = x.new_empty(B, H)  # W_hn h_{t-1} + b_hn
     h_t = h0
     for t in range(T):
+        r, z, n = rs[t], zs[t], ns[t]
         # r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr); z likewise: each product straight
         # into its gate (three (B, H, H) products beat one (B, H, 3H) and a strided add)
-        r[t].addmm_(h_t, w_hr)
-        z[t].addmm_(h_t, w_hz)
-        torch.sigmoid_(gates[:2, t])
+        r.addmm_(h_t, w_hr)
+        z.addmm_(h_t, w_hz)
+        torch.sigmoid_(rzs[t])
         edited = edit is not None and t in edit.steps
         if edited:
-            edit(t, "r", r[t])
-            edit(t, "z", z[t])
+            edit(t, "r", r)
+            edit(t, "z", z)
         # n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn))
         if b_hn is None:
             torch.mm(h_t, w_hn, out=hn)
         else:
             torch.addmm(b_hn, h_t, w_hn, out=hn)
-        torch.tanh_(n[t].addcmul_(r[t], hn))
+        torch.tanh_(n.addcmul_(r, hn))
         if edited:
-            edit(t, "n", n[t])
-        # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n)
-        h_t = torch.addcmul(n[t], z[t], h_t - n[t], out=h_out[t])
+            edit(t, "n", n)
+        # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n), one lerp from n to h_{t-1}
+        h_t = torch.lerp(n, h_t, z, out=hs[t])
         if edited:
             edit(t, "h", h_t)
 

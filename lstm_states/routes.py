@@ -128,41 +128,13 @@ def repack_like(padded: Tensor, lengths: Tensor, like: PackedSequence) -> Packed
 def empty(like: Tensor, *shape: int) -> Tensor:
     """An uninitialised tensor of ``like``'s dtype and device, for states written in place.
 
-    A large one on a Linux CPU is backed by huge pages (madvise MADV_HUGEPAGE) when the kernel
-    allows it: the first write to fresh memory otherwise faults once per 4 KB page, which was
-    measured at 0.3 ms per MB here, about 15% of capture's time for (500, 64, 128, 256, 2);
-    with huge pages 0.1 ms per MB. Anything that fails leaves an ordinary tensor.
+    Plain ``new_empty``. Asking for huge pages here (madvise MADV_HUGEPAGE) was tried and
+    dropped: the first write to them was fast or several times slower by what the process had
+    done before, and in the bench's turns it cost capture 5-10%. PyTorch's own
+    ``THP_MEM_ALLOC_ENABLE=1`` asks for them for every large CPU tensor (docs/DEVELOPING.md,
+    "Speed").
     """
-    t = like.new_empty(shape)
-    if t.device.type == "cpu" and t.numel() * t.element_size() >= _HUGE_MIN_BYTES:
-        _advise_huge_pages(t)
-    return t
-
-
-_HUGE_MIN_BYTES = 8 << 20
-_PAGE = 2 << 20  # a huge page
-_madvise = None
-
-
-def _advise_huge_pages(t: Tensor) -> None:
-    global _madvise
-    if _madvise is None:
-        try:
-            import ctypes
-            import sys
-
-            if not sys.platform.startswith("linux"):
-                raise OSError("madvise: Linux only")
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-            _madvise = libc.madvise
-        except (OSError, AttributeError):
-            _madvise = False
-    if _madvise:
-        start = (t.data_ptr() + _PAGE - 1) // _PAGE * _PAGE  # the whole huge pages inside t
-        stop = (t.data_ptr() + t.numel() * t.element_size()) // _PAGE * _PAGE
-        if stop > start:
-            _madvise(start, stop - start, 14)  # MADV_HUGEPAGE; an error leaves t as it is
+    return like.new_empty(shape)
 
 
 def layer_params(lstm: nn.LSTM, layer: int, direction: int) -> List[Tensor]:

@@ -693,26 +693,6 @@ def test_a_subclass_with_its_own_forward_is_refused():
     torch.testing.assert_close(capture(plain, x), plain(x))
 
 
-def test_large_state_buffers_ask_for_huge_pages(monkeypatch):
-    from lstm_states import routes
-
-    calls = []
-    monkeypatch.setattr(routes, "_madvise", lambda start, length, advice: calls.append(
-        (start, length, advice)) or -1)  # (-1: the kernel says no; the tensor is still fine)
-    like = torch.zeros(1, dtype=torch.float32)
-    small = routes.empty(like, 4, 10, 3, 7)
-    assert small.shape == (4, 10, 3, 7) and calls == []
-    big = routes.empty(like, 4, 300, 64, 256)  # 78.6 MB
-    assert big.shape == (4, 300, 64, 256) and big.dtype == torch.float32
-    [(start, length, advice)] = calls
-    end = big.data_ptr() + big.numel() * 4
-    assert advice == 14 and start % (2 << 20) == 0 and length % (2 << 20) == 0
-    assert big.data_ptr() <= start and start + length <= end  # only whole pages inside it
-    assert length >= big.numel() * 4 - 2 * (2 << 20)
-    big.fill_(1.0)  # usable whatever madvise said
-    assert routes.empty(torch.zeros(1, dtype=torch.float64), 2, 3).dtype == torch.float64
-
-
 # ---------------------------------------------------------------------------- caught mutations
 
 
@@ -785,57 +765,3 @@ def test_a_subclass_of_a_subclass_is_judged_by_the_forward_it_runs():
         with torch.no_grad(), record(nn.Sequential(lstm)) as rec:
             lstm(x)
         assert len(rec["0"]) == 1
-
-
-def _thp_enabled():
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return "[never]" not in f.read()
-    except OSError:
-        return False
-
-
-def _vm_flags(address):
-    """The VmFlags of this process's mapping that holds ``address`` (/proc/self/smaps)."""
-    with open("/proc/self/smaps") as f:
-        inside = False
-        for line in f:
-            head = line.split()[0] if line.strip() else ""
-            if "-" in head and all(c in "0123456789abcdef-" for c in head):
-                start, stop = (int(v, 16) for v in head.split("-"))
-                inside = start <= address < stop
-            elif inside and line.startswith("VmFlags:"):
-                return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
-@pytest.mark.skipif(not _thp_enabled(), reason="no transparent huge pages on this machine"
-                    " (/sys/kernel/mm/transparent_hugepage/enabled missing or 'never')")
-def test_large_state_buffers_really_get_huge_pages():
-    # the real madvise call: the huge pages inside a large buffer are marked MADV_HUGEPAGE
-    # ("hg" in the mapping's VmFlags); a pointer truncated to 32 bits would mark nothing
-    from lstm_states import routes
-
-    big = routes.empty(torch.zeros(1), 4, 300, 64, 256)  # 78.6 MB
-    page = 2 << 20
-    first = (big.data_ptr() + page - 1) // page * page  # the first whole huge page inside it
-    assert "hg" in _vm_flags(first)
-    assert "hg" in _vm_flags(first + 20 * page)
-    small = torch.empty(4, 300, 64, 256)  # the same size without routes.empty: not marked
-    assert "hg" not in _vm_flags((small.data_ptr() + page - 1) // page * page)
-    big.fill_(1.0)
-
-
-def test_madvise_gets_a_64_bit_pointer():
-    # without argtypes, ctypes passes a Python int as a C int: a 64-bit address is truncated
-    import ctypes
-
-    from lstm_states import routes
-
-    routes.empty(torch.zeros(1), 4, 300, 64, 256)  # looks madvise up (on Linux)
-    if not routes._madvise:
-        pytest.skip("no madvise on this platform")
-    assert routes._madvise.argtypes, "madvise without argtypes: the address passed as a C int"
-    assert routes._madvise.argtypes[0] in (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64)
-    assert ctypes.sizeof(routes._madvise.argtypes[0]) == ctypes.sizeof(ctypes.c_void_p)
-    assert routes._madvise.argtypes[1] in (ctypes.c_size_t, ctypes.c_uint64)
