@@ -134,9 +134,10 @@ class LSTMCellType(CellType):
     name, module, fields = "LSTM", nn.LSTM, ("h", "c", "gates")
     gate_names, rows, has_c = ("i", "f", "g", "o"), 4, True
     edit_fields = ("h", "c", "i", "f", "g", "o")
-    # measured in turns against the kernel route on the 2-core CI machine: B * H = 16384 took
-    # 0.7x its time, 8192 0.8x, 4096 about 1x, 2048 1.3x
-    stepwise_from = 8192
+    # measured in turns against the kernel route on the 2-core CI machine (two layers, torch
+    # 2.13, 2026-12-03, per-step views taken once): B * H = 8192 took 0.68x its time, 4096
+    # 0.82x, 0.83x and 1.01x (H = 64), 2048 1.19x and 1.22x
+    stepwise_from = 4096
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
         if batch_sizes is None:
@@ -306,30 +307,34 @@ def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out, edit=None) ->
     w_ih, w_hh, bias, w_hr = unpack_params(params)
     input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
     w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
-    i, f, g, o = gates  # 4 x (T, B, H)
+    # per-step views, taken once: T x (4, B, H) for z_t, T x (2, B, H) for i and f, T x (B, H)
+    zs, ifs = gates.unbind(1), gates[:2].unbind(1)
+    i_s, f_s, g_s, o_s = (gate.unbind(0) for gate in gates)
+    hs, cs = h_out.unbind(0), c_out.unbind(0)
     o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
     h_t, c_t = h0, c0
     for t in range(T):
+        i, f, g, o = i_s[t], f_s[t], g_s[t], o_s[t]
         # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
-        gates[:, t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
+        zs[t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
         # i, f, o = σ(z_t); g = tanh(z_t), in place
-        torch.sigmoid_(gates[:2, t])
-        torch.tanh_(g[t])
-        torch.sigmoid_(o[t])
+        torch.sigmoid_(ifs[t])
+        torch.tanh_(g)
+        torch.sigmoid_(o)
         edited = edit is not None and t in edit.steps
         if edited:
             for name, gate in zip("ifgo", (i, f, g, o), strict=True):
-                edit(t, name, gate[t])
+                edit(t, name, gate)
         # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        c_t = torch.addcmul(torch.mul(f[t], c_t, out=c_out[t]), i[t], g[t], out=c_out[t])
+        c_t = torch.addcmul(torch.mul(f, c_t, out=cs[t]), i, g, out=cs[t])
         if edited:
             edit(t, "c", c_t)
         # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
         if w_hr is None:
-            h_t = torch.mul(o[t], torch.tanh(c_t, out=h_out[t]), out=h_out[t])
+            h_t = torch.mul(o, torch.tanh(c_t, out=hs[t]), out=hs[t])
         else:
-            torch.mul(o[t], torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
-            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_out[t])
+            torch.mul(o, torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
+            h_t = torch.mm(o_tanh_c, w_hr.t(), out=hs[t])
         if edited:
             edit(t, "h", h_t)
 

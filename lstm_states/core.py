@@ -65,7 +65,7 @@ ROUTE_NAMES = (*ROUTES, "cuda_graph")  # cuda_graph: the cuda route replayed fro
 # Without autograd, on CPU, ``capture`` computes a layer step by step (route ``stepwise``) once
 # the per-step matrix product is big enough to outweigh the per-step Python overhead: there,
 # doing the cell's work once beats the fused kernel plus a batched replay of its gates. From
-# which B * H on is the cell's ``stepwise_from`` (cells.py: 8192 for the LSTM, 2048 for the GRU;
+# which B * H on is the cell's ``stepwise_from`` (cells.py: 4096 for the LSTM, 2048 for the GRU;
 # an RNN keeps only h, the kernel's own, so it never replays).
 
 
