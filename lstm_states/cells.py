@@ -34,7 +34,7 @@ of batched products with no recurrence; the LSTM's c_t needs one elementwise rec
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from . import routes  # (routes.empty at call time; routes imports this module too)
 
 __all__ = ["CellType", "LSTM", "GRU", "RNN_TANH", "RNN_RELU", "of", "unpack_params",
-           "previous_h", "input_preactivations", "lstm_replay", "lstm_replay_in_place",
+           "previous_h", "per_step", "input_preactivations", "lstm_replay", "lstm_replay_in_place",
            "recurrence_in_place", "steps_in_place", "steps_autograd", "gru_replay",
            "gru_replay_in_place", "gru_steps_in_place", "gru_steps_autograd",
            "rnn_steps_in_place", "rnn_steps_autograd"]
@@ -63,6 +63,20 @@ def unpack_params(params) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Te
 def previous_h(h: Tensor, h0: Tensor) -> Tensor:
     """h_{t-1} for every step in processing order: (T, B, H_out), h_{-1} = h0."""
     return torch.cat([h0[None], h[:-1]])
+
+
+def per_step(*seqs: Tensor, block: int = 256) -> Iterator[Tuple[int, Tuple[Tensor, ...]]]:
+    """``(t, (seq[t] for seq in seqs))`` for every step t; each seq is time-major.
+
+    The views are made by ``unbind``, a block of steps at a time: one ``unbind`` is cheaper than
+    indexing every step (a few % of a small step's time), and a block keeps the views' memory
+    bounded on long sequences.
+    """
+    T = seqs[0].shape[0]
+    for start in range(0, T, block):
+        blocks = [seq[start:start + block].unbind(0) for seq in seqs]
+        for k, views in enumerate(zip(*blocks, strict=True)):
+            yield start + k, views
 
 
 def input_preactivations(x: Tensor, w_ih: Tensor, bias: Optional[Tensor], gates: Tensor) -> None:
@@ -303,22 +317,19 @@ def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out, edit=None) ->
     goes on from the changed values.
     """
     h_out, c_out, gates = out
-    T, B, H = x.shape[0], x.shape[1], c0.shape[-1]
+    B, H = x.shape[1], c0.shape[-1]
     w_ih, w_hh, bias, w_hr = unpack_params(params)
     input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_ih,k x_t + b_k, all t at once
     w_hh_t = w_hh.view(4, H, w_hh.shape[-1]).transpose(1, 2)  # (4, H_out, H): each gate's W_hh^T
-    # per-step views, taken once: T x (4, B, H) for z_t, T x (2, B, H) for i and f, T x (B, H)
-    zs, ifs = gates.unbind(1), gates[:2].unbind(1)
-    i_s, f_s, g_s, o_s = (gate.unbind(0) for gate in gates)
-    hs, cs = h_out.unbind(0), c_out.unbind(0)
     o_tanh_c = x.new_empty(B, H) if w_hr is not None else None
     h_t, c_t = h0, c0
-    for t in range(T):
-        i, f, g, o = i_s[t], f_s[t], g_s[t], o_s[t]
+    # at step t: z_t (4, B, H), i and f together (2, B, H), each gate, c_t and h_t (B, H)
+    for t, (z, i_f, i, f, g, o, c_slot, h_slot) in per_step(
+            gates.transpose(0, 1), gates[:2].transpose(0, 1), *gates, c_out, h_out):
         # z_t = W_ih x_t + b + W_hh h_{t-1}, gate by gate in one batched product, in place
-        zs[t].baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
+        z.baddbmm_(h_t.expand(4, *h_t.shape), w_hh_t)  # (4, B, H)
         # i, f, o = σ(z_t); g = tanh(z_t), in place
-        torch.sigmoid_(ifs[t])
+        torch.sigmoid_(i_f)
         torch.tanh_(g)
         torch.sigmoid_(o)
         edited = edit is not None and t in edit.steps
@@ -326,15 +337,15 @@ def steps_in_place(x: Tensor, h0: Tensor, c0: Tensor, params, out, edit=None) ->
             for name, gate in zip("ifgo", (i, f, g, o), strict=True):
                 edit(t, name, gate)
         # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        c_t = torch.addcmul(torch.mul(f, c_t, out=cs[t]), i, g, out=cs[t])
+        c_t = torch.addcmul(torch.mul(f, c_t, out=c_slot), i, g, out=c_slot)
         if edited:
             edit(t, "c", c_t)
         # h_t = o_t ⊙ tanh(c_t), then h_t = W_hr h_t with proj_size
         if w_hr is None:
-            h_t = torch.mul(o, torch.tanh(c_t, out=hs[t]), out=hs[t])
+            h_t = torch.mul(o, torch.tanh(c_t, out=h_slot), out=h_slot)
         else:
             torch.mul(o, torch.tanh(c_t, out=o_tanh_c), out=o_tanh_c)
-            h_t = torch.mm(o_tanh_c, w_hr.t(), out=hs[t])
+            h_t = torch.mm(o_tanh_c, w_hr.t(), out=h_slot)
         if edited:
             edit(t, "h", h_t)
 
@@ -434,28 +445,25 @@ def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
     computed from the edited r and edited, then h_t from the edited z and n, then h edits.
     """
     h_out, _, gates = out
-    T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
+    B, H = x.shape[1], h0.shape[-1]
     w_ih, w_hh = params[0], params[1]
     b_ih, b_hh = _gru_biases(params)
     bias = None  # b_i* + b_h* for r and z (summed once), b_in for n: (3H,)
     if b_ih is not None:
         bias = torch.cat([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
     input_preactivations(x, w_ih, bias, gates)  # gates[k, t] = W_i,k x_t + b, all t at once
-    # per-step views, taken once: T x (B, H) each, and T x (2, B, H) for r and z together
-    rs, zs, ns = (gate.unbind(0) for gate in gates)
-    hs, rzs = h_out.unbind(0), gates[:2].unbind(1)
     # (H, H) each, W^T laid out contiguously once (the per-step products run a few % faster)
     w_hr, w_hz, w_hn = (w_hh[k * H:(k + 1) * H].t().contiguous() for k in range(3))
     b_hn = None if b_hh is None else b_hh[2 * H:]
     hn = x.new_empty(B, H)  # W_hn h_{t-1} + b_hn
     h_t = h0
-    for t in range(T):
-        r, z, n = rs[t], zs[t], ns[t]
+    # at step t: r, z, n and h_t (B, H) each, r and z together (2, B, H)
+    for t, (r, z, n, h_slot, r_z) in per_step(*gates, h_out, gates[:2].transpose(0, 1)):
         # r = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr); z likewise: each product straight
         # into its gate (three (B, H, H) products beat one (B, H, 3H) and a strided add)
         r.addmm_(h_t, w_hr)
         z.addmm_(h_t, w_hz)
-        torch.sigmoid_(rzs[t])
+        torch.sigmoid_(r_z)
         edited = edit is not None and t in edit.steps
         if edited:
             edit(t, "r", r)
@@ -469,7 +477,7 @@ def gru_steps_in_place(x: Tensor, h0: Tensor, params, out, edit=None) -> None:
         if edited:
             edit(t, "n", n)
         # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n), one lerp from n to h_{t-1}
-        h_t = torch.lerp(n, h_t, z, out=hs[t])
+        h_t = torch.lerp(n, h_t, z, out=h_slot)
         if edited:
             edit(t, "h", h_t)
 

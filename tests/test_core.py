@@ -598,6 +598,34 @@ def test_memory_bytes_counts_what_is_kept(fields):
 # ---------------------------------------------------------------------------- routes
 
 
+@pytest.mark.parametrize("T", [0, 1, 4, 5, 9])
+def test_per_step_views_are_each_steps_own_across_blocks(T):
+    from lstm_states.cells import per_step
+
+    a, b = torch.randn(T, 2, 3), torch.randn(T, 3)
+    seen = list(per_step(a, b, block=4))  # blocks of 4 steps: 9 is two whole blocks and one
+    assert [t for t, _ in seen] == list(range(T))
+    for t, (a_t, b_t) in seen:
+        assert a_t.data_ptr() == a[t].data_ptr() and a_t.shape == (2, 3)  # views, not copies
+        assert torch.equal(a_t, a[t]) and torch.equal(b_t, b[t])
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU])
+def test_stepwise_across_many_blocks_of_steps(cell):
+    # 600 steps: the stepwise loop's per-step views come in blocks of 256 (cells.per_step)
+    torch.manual_seed(0)
+    module = cell(3, 5, num_layers=2).double().eval()
+    x = torch.randn(600, 2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        stepwise = capture(module, x, route="stepwise")
+        kernel = capture(module, x, route="kernel")
+    torch.testing.assert_close(stepwise.output, kernel.output)
+    torch.testing.assert_close(stepwise.h, kernel.h)
+    torch.testing.assert_close(stepwise.gates, kernel.gates)
+    if cell is nn.LSTM:
+        torch.testing.assert_close(stepwise.c, kernel.c)
+
+
 def test_a_route_that_cannot_serve_the_call_is_refused():
     lstm = make(num_layers=2)
     x = batch_input(lstm)
