@@ -149,8 +149,8 @@ class LSTMCellType(CellType):
     gate_names, rows, has_c = ("i", "f", "g", "o"), 4, True
     edit_fields = ("h", "c", "i", "f", "g", "o")
     # measured in turns against the kernel route on the 2-core CI machine (two layers, torch
-    # 2.13, 2026-12-03, per-step views taken once): B * H = 8192 took 0.68x its time, 4096
-    # 0.82x, 0.83x and 1.01x (H = 64), 2048 1.19x and 1.22x
+    # 2.13, 2026-12-03, two runs): B * H = 8192 took 0.68x-0.71x its time, 4096 0.82x-1.01x
+    # (the most at H = 64), 2048 1.19x-1.24x
     stepwise_from = 4096
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
@@ -176,8 +176,8 @@ class LSTMCellType(CellType):
 class GRUCellType(CellType):
     name, module, fields = "GRU", nn.GRU, ("h", "gates")
     gate_names, rows, edit_fields = ("r", "z", "n"), 3, ("h", "r", "z", "n")
-    # measured as for the LSTM (one layer, torch 2.13): B * H = 16384 took 0.53x the kernel
-    # route's time, 4096 0.65x, 2048 0.83x to 1x; PyTorch's CPU GRU kernel is slower relative
+    # measured in turns against the kernel route (one layer, torch 2.13, before per_step and
+    # lerp): B * H = 16384 took 0.53x its time, 4096 0.65x, 2048 0.83x to 1x; PyTorch's CPU GRU kernel is slower relative
     # to a step-by-step loop than its LSTM kernel, so the replay's second pass costs more
     stepwise_from = 2048
 

@@ -130,7 +130,7 @@ def empty(like: Tensor, *shape: int) -> Tensor:
 
     Plain ``new_empty``. Asking for huge pages here (madvise MADV_HUGEPAGE) was tried and
     dropped: the first write to them was fast or several times slower by what the process had
-    done before, and in the bench's turns it cost capture 5-10%. PyTorch's own
+    done before, and in the bench's turns it cost capture 3-17%. PyTorch's own
     ``THP_MEM_ALLOC_ENABLE=1`` asks for them for every large CPU tensor (docs/DEVELOPING.md,
     "Speed").
     """
