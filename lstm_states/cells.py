@@ -177,8 +177,9 @@ class GRUCellType(CellType):
     name, module, fields = "GRU", nn.GRU, ("h", "gates")
     gate_names, rows, edit_fields = ("r", "z", "n"), 3, ("h", "r", "z", "n")
     # measured in turns against the kernel route (one layer, torch 2.13, before per_step and
-    # lerp): B * H = 16384 took 0.53x its time, 4096 0.65x, 2048 0.83x to 1x; PyTorch's CPU GRU kernel is slower relative
-    # to a step-by-step loop than its LSTM kernel, so the replay's second pass costs more
+    # lerp): B * H = 16384 took 0.53x its time, 4096 0.65x, 2048 0.83x to 1x; PyTorch's CPU
+    # GRU kernel is slower relative to a step-by-step loop than its LSTM kernel, so the
+    # replay's second pass costs more
     stepwise_from = 2048
 
     def kernel(self, x, batch_sizes, h0, c0, weights, has_biases, train, bidirectional):
